@@ -1,0 +1,144 @@
+//! `event-publisher check`: for agent authors. Lists every marker in texts,
+//! files or hook payloads, valid or not, with each schema error; exits 1 when
+//! any is invalid. Nothing is stored.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::cli::{CheckArgs, GlobalArgs};
+use crate::config::{self, Config, Settings, Sources};
+use crate::exit_code::ExitCode;
+use crate::extract::Scanner;
+use crate::input::Payload;
+use crate::validate::{Problem, SchemaSet};
+
+/// One marker's verdict.
+struct Verdict {
+    input: String,
+    name: Option<String>,
+    raw: String,
+    problems: Vec<Problem>,
+}
+
+pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
+    let sources = Sources::process();
+    let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
+    let config = Config::resolve(Settings::from_flags(global), project, &sources);
+    for w in &config.warnings {
+        eprintln!("event-publisher: {w}");
+    }
+    let mut inputs: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
+    if let Some(t) = &args.text {
+        inputs.push(("text".into(), Ok(t.clone().into_bytes())));
+    } else if args.files.is_empty()
+        || args.files.iter().any(|f| f == Path::new("-")) && args.files.len() == 1
+    {
+        if std::io::stdin().is_terminal() {
+            eprintln!("event-publisher: check reads stdin; give a FILE or --text");
+            return ExitCode::Usage;
+        }
+        let mut b = Vec::new();
+        let r = std::io::stdin()
+            .lock()
+            .take(config.limits.max_payload_bytes)
+            .read_to_end(&mut b);
+        inputs.push(("stdin".into(), r.map(|_| b).map_err(|e| e.to_string())));
+    } else {
+        for f in &args.files {
+            let r = std::fs::File::open(f)
+                .and_then(|file| {
+                    let mut b = Vec::new();
+                    file.take(config.limits.max_payload_bytes)
+                        .read_to_end(&mut b)
+                        .map(|_| b)
+                })
+                .map_err(|e| e.to_string());
+            inputs.push((f.display().to_string(), r));
+        }
+    }
+
+    let scanner = Scanner::new(config.limits.max_marker_bytes as usize);
+    let mut schemas = SchemaSet::new(Some(config.schemas_dir.clone()), config.unknown_events);
+    let mut verdicts = Vec::new();
+    let mut unreadable = false;
+    for (label, bytes) in inputs {
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("event-publisher: {label}: {e}");
+                unreadable = true;
+                continue;
+            }
+        };
+        for text in texts(&bytes) {
+            scanner.scan(&text, |m| {
+                let problems = match &m.event {
+                    Ok(e) => schemas.check(e),
+                    Err(e) => vec![Problem::new(e.kind(), "", e.message())],
+                };
+                let name = m
+                    .event
+                    .as_ref()
+                    .ok()
+                    .and_then(|e| e.get("name"))
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string);
+                verdicts.push(Verdict {
+                    input: label.clone(),
+                    name,
+                    raw: m.raw,
+                    problems,
+                });
+                true
+            });
+        }
+    }
+    let invalid = verdicts.iter().filter(|v| !v.problems.is_empty()).count();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<_> = verdicts
+            .iter()
+            .map(|v| json!({"input": v.input, "name": v.name, "valid": v.problems.is_empty(), "raw": v.raw, "errors": v.problems}))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+    } else {
+        for v in &verdicts {
+            let name = v.name.clone().unwrap_or_else(|| "(no name)".into());
+            if v.problems.is_empty() {
+                let _ = writeln!(out, "ok       {}  {name}", v.input);
+            } else {
+                let _ = writeln!(out, "invalid  {}  {name}", v.input);
+                for p in &v.problems {
+                    let _ = writeln!(out, "         - [{}] {p}", p.kind);
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} marker{}, {invalid} invalid",
+            verdicts.len(),
+            if verdicts.len() == 1 { "" } else { "s" }
+        );
+    }
+    if invalid > 0 || unreadable {
+        ExitCode::Failure
+    } else {
+        ExitCode::Success
+    }
+}
+
+/// A hook payload's texts, or the input itself when it is not one.
+fn texts(bytes: &[u8]) -> Vec<String> {
+    if let Ok(p) = Payload::parse(bytes) {
+        if p.hook_event_name().is_some() {
+            return p.texts().into_iter().map(|t| t.body.into_owned()).collect();
+        }
+    }
+    vec![String::from_utf8_lossy(bytes).into_owned()]
+}

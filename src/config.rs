@@ -1,0 +1,378 @@
+//! Every setting of the tool, resolved into one `Config` apart from parsing.
+//!
+//! Each setting comes from the first layer that sets it:
+//! flags > environment (`EVENT_PUBLISHER_*`) > project file
+//! (`<project>/.claude/event-publisher.json`) > user file
+//! (`$XDG_CONFIG_HOME/event-publisher/config.json`, else
+//! `~/.config/event-publisher/config.json`) > defaults.
+//! Claude Code strips `OTEL_*` from a hook's environment, which is why the
+//! files can carry every setting. A broken file is reported and skipped; it
+//! never stops the hook.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+use crate::validate::UnknownEvents;
+
+/// The project config file, relative to the project directory.
+pub const PROJECT_FILE: &str = ".claude/event-publisher.json";
+pub const ENV_PREFIX: &str = "EVENT_PUBLISHER_";
+
+/// One layer of settings; unset fields fall through to the next layer.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub events_dir: Option<PathBuf>,
+    pub schemas_dir: Option<PathBuf>,
+    pub unknown_events: Option<UnknownEvents>,
+    /// Tell the agent about rejected events (PostToolUse additionalContext).
+    pub feedback: Option<bool>,
+    /// Transcripts are only read below these directories.
+    pub transcript_roots: Option<Vec<PathBuf>>,
+    pub limits: LimitSettings,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_payload_bytes: Option<u64>,
+    pub max_marker_bytes: Option<u64>,
+    pub max_markers: Option<u64>,
+    pub max_transcript_bytes: Option<u64>,
+}
+
+impl Settings {
+    /// This layer over `lower`: each field set here wins.
+    pub fn over(self, lower: Settings) -> Settings {
+        Settings {
+            events_dir: self.events_dir.or(lower.events_dir),
+            schemas_dir: self.schemas_dir.or(lower.schemas_dir),
+            unknown_events: self.unknown_events.or(lower.unknown_events),
+            feedback: self.feedback.or(lower.feedback),
+            transcript_roots: self.transcript_roots.or(lower.transcript_roots),
+            limits: LimitSettings {
+                max_payload_bytes: self
+                    .limits
+                    .max_payload_bytes
+                    .or(lower.limits.max_payload_bytes),
+                max_marker_bytes: self
+                    .limits
+                    .max_marker_bytes
+                    .or(lower.limits.max_marker_bytes),
+                max_markers: self.limits.max_markers.or(lower.limits.max_markers),
+                max_transcript_bytes: self
+                    .limits
+                    .max_transcript_bytes
+                    .or(lower.limits.max_transcript_bytes),
+            },
+        }
+    }
+
+    /// Relative paths in a file are relative to the project directory.
+    fn anchored(mut self, project: &Path) -> Settings {
+        let anchor = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p.as_mut().filter(|p| p.is_relative()) {
+                *path = project.join(&*path);
+            }
+        };
+        anchor(&mut self.events_dir);
+        anchor(&mut self.schemas_dir);
+        if let Some(roots) = self.transcript_roots.as_mut() {
+            for r in roots.iter_mut().filter(|r| r.is_relative()) {
+                *r = project.join(&*r);
+            }
+        }
+        self
+    }
+
+    pub fn from_flags(g: &GlobalArgs) -> Settings {
+        Settings {
+            events_dir: g.events_dir.clone(),
+            schemas_dir: g.schemas_dir.clone(),
+            unknown_events: g.unknown_events,
+            ..Settings::default()
+        }
+    }
+
+    /// The `EVENT_PUBLISHER_*` variables; unparsable values are reported.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>, warnings: &mut Vec<String>) -> Settings {
+        let var = |k: &str| env(&format!("{ENV_PREFIX}{k}")).filter(|v| !v.is_empty());
+        let mut number = |k: &str| {
+            let v = var(k)?;
+            match v.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    warnings.push(format!(
+                        "{ENV_PREFIX}{k}={v:?} is not a whole number; ignored"
+                    ));
+                    None
+                }
+            }
+        };
+        let limits = LimitSettings {
+            max_payload_bytes: number("MAX_PAYLOAD_BYTES"),
+            max_marker_bytes: number("MAX_MARKER_BYTES"),
+            max_markers: number("MAX_MARKERS"),
+            max_transcript_bytes: number("MAX_TRANSCRIPT_BYTES"),
+        };
+        let unknown_events = var("UNKNOWN_EVENTS").and_then(|v| match v.as_str() {
+            "reject" => Some(UnknownEvents::Reject),
+            "accept" => Some(UnknownEvents::Accept),
+            _ => {
+                warnings.push(format!(
+                    "{ENV_PREFIX}UNKNOWN_EVENTS={v:?} is not reject or accept; ignored"
+                ));
+                None
+            }
+        });
+        let feedback = var("FEEDBACK").and_then(|v| match parse_bool(&v) {
+            Some(b) => Some(b),
+            None => {
+                warnings.push(format!(
+                    "{ENV_PREFIX}FEEDBACK={v:?} is not true or false; ignored"
+                ));
+                None
+            }
+        });
+        Settings {
+            events_dir: var("EVENTS_DIR").map(PathBuf::from),
+            schemas_dir: var("SCHEMAS_DIR").map(PathBuf::from),
+            unknown_events,
+            feedback,
+            transcript_roots: var("TRANSCRIPT_ROOTS").map(|v| std::env::split_paths(&v).collect()),
+            limits,
+        }
+    }
+
+    /// Reads a config file; a missing file is an empty layer.
+    pub fn from_file(path: &Path, warnings: &mut Vec<String>) -> Settings {
+        match std::fs::read_to_string(path) {
+            Ok(text) => match serde_json::from_str::<Settings>(&text) {
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!("config {}: {e}; file ignored", path.display()));
+                    Settings::default()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+            Err(e) => {
+                warnings.push(format!("config {}: {e}; file ignored", path.display()));
+                Settings::default()
+            }
+        }
+    }
+}
+
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Caps on the work one hook call may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_payload_bytes: u64,
+    pub max_marker_bytes: u64,
+    pub max_markers: u64,
+    pub max_transcript_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload_bytes: 64 << 20,
+            max_marker_bytes: 1 << 20,
+            max_markers: 10_000,
+            max_transcript_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The resolved settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub project_dir: PathBuf,
+    pub events_dir: PathBuf,
+    pub schemas_dir: PathBuf,
+    pub unknown_events: UnknownEvents,
+    pub feedback: bool,
+    pub transcript_roots: Vec<PathBuf>,
+    pub limits: Limits,
+    /// Problems met while resolving (bad files, bad values), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Where settings come from; `Sources::process()` for the real ones.
+pub struct Sources<'a> {
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub user_file: Option<PathBuf>,
+}
+
+impl Sources<'_> {
+    pub fn process() -> Sources<'static> {
+        Sources {
+            env: &|k| std::env::var(k).ok(),
+            user_file: user_config_file(),
+        }
+    }
+}
+
+pub fn user_config_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("event-publisher").join("config.json"))
+}
+
+/// The project directory: the flag, `$CLAUDE_PROJECT_DIR`, the payload's
+/// `cwd`, or the current directory.
+pub fn project_dir(
+    flag: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    payload_cwd: Option<&str>,
+) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| {
+            env("CLAUDE_PROJECT_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(|| payload_cwd.filter(|c| !c.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl Config {
+    /// Resolves `flags` (a layer built from the command line) for `project`.
+    pub fn resolve(flags: Settings, project: PathBuf, sources: &Sources) -> Config {
+        let mut warnings = Vec::new();
+        let env = Settings::from_env(sources.env, &mut warnings);
+        let project_file =
+            Settings::from_file(&project.join(PROJECT_FILE), &mut warnings).anchored(&project);
+        let user_file = match &sources.user_file {
+            Some(f) => Settings::from_file(f, &mut warnings).anchored(&project),
+            None => Settings::default(),
+        };
+        let s = flags.over(env).over(project_file).over(user_file);
+        let d = Limits::default();
+        let home_roots = || {
+            let dir = (sources.env)("CLAUDE_CONFIG_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| (sources.env)("HOME").map(|h| PathBuf::from(h).join(".claude")));
+            dir.map(|d| vec![d.join("projects")]).unwrap_or_default()
+        };
+        Config {
+            events_dir: s.events_dir.unwrap_or_else(|| project.join(".events")),
+            schemas_dir: s.schemas_dir.unwrap_or_else(|| project.join("schemas")),
+            unknown_events: s.unknown_events.unwrap_or(UnknownEvents::Reject),
+            feedback: s.feedback.unwrap_or(true),
+            transcript_roots: s.transcript_roots.unwrap_or_else(home_roots),
+            limits: Limits {
+                max_payload_bytes: s.limits.max_payload_bytes.unwrap_or(d.max_payload_bytes),
+                max_marker_bytes: s.limits.max_marker_bytes.unwrap_or(d.max_marker_bytes),
+                max_markers: s.limits.max_markers.unwrap_or(d.max_markers),
+                max_transcript_bytes: s
+                    .limits
+                    .max_transcript_bytes
+                    .unwrap_or(d.max_transcript_bytes),
+            },
+            project_dir: project,
+            warnings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn sources<'a>(env: &'a dyn Fn(&str) -> Option<String>, user: Option<PathBuf>) -> Sources<'a> {
+        Sources {
+            env,
+            user_file: user,
+        }
+    }
+
+    #[test]
+    fn precedence_is_flags_env_project_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().to_path_buf();
+        std::fs::create_dir(project.join(".claude")).unwrap();
+        std::fs::write(
+            project.join(PROJECT_FILE),
+            r#"{"events_dir": "from-project", "schemas_dir": "s-project", "feedback": false, "limits": {"max_markers": 5}}"#,
+        )
+        .unwrap();
+        let user = project.join("user.json");
+        std::fs::write(&user, r#"{"unknown_events": "accept", "schemas_dir": "/s-user", "limits": {"max_markers": 7, "max_marker_bytes": 9}}"#).unwrap();
+        let vars: HashMap<&str, &str> = [
+            ("EVENT_PUBLISHER_EVENTS_DIR", "/from-env"),
+            ("EVENT_PUBLISHER_MAX_MARKERS", "6"),
+        ]
+        .into();
+        let env = |k: &str| vars.get(k).map(|v| v.to_string());
+        let flags = Settings {
+            events_dir: Some("/from-flag".into()),
+            ..Settings::default()
+        };
+        let c = Config::resolve(flags, project.clone(), &sources(&env, Some(user.clone())));
+        assert_eq!(c.events_dir, PathBuf::from("/from-flag"));
+        assert_eq!(c.schemas_dir, project.join("s-project"));
+        assert_eq!(c.unknown_events, UnknownEvents::Accept);
+        assert!(!c.feedback);
+        assert_eq!(c.limits.max_markers, 6);
+        assert_eq!(c.limits.max_marker_bytes, 9);
+        let c = Config::resolve(
+            Settings::default(),
+            project.clone(),
+            &sources(&env, Some(user)),
+        );
+        assert_eq!(c.events_dir, PathBuf::from("/from-env"));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn broken_files_and_values_are_reported_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().to_path_buf();
+        std::fs::create_dir(project.join(".claude")).unwrap();
+        std::fs::write(project.join(PROJECT_FILE), "{ not json").unwrap();
+        let env = |k: &str| (k == "EVENT_PUBLISHER_MAX_MARKERS").then(|| "lots".to_string());
+        let c = Config::resolve(Settings::default(), project.clone(), &sources(&env, None));
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert_eq!(c.events_dir, project.join(".events"));
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn unknown_keys_in_files_are_errors() {
+        let mut w = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.json");
+        std::fs::write(&f, r#"{"event_dir": "typo"}"#).unwrap();
+        Settings::from_file(&f, &mut w);
+        assert!(w[0].contains("unknown field"), "{w:?}");
+    }
+
+    #[test]
+    fn project_dir_order() {
+        let env = |k: &str| (k == "CLAUDE_PROJECT_DIR").then(|| "/p".to_string());
+        assert_eq!(project_dir(None, &env, Some("/cwd")), PathBuf::from("/p"));
+        assert_eq!(
+            project_dir(Some(Path::new("/f")), &env, Some("/cwd")),
+            PathBuf::from("/f")
+        );
+        let none = |_: &str| None;
+        assert_eq!(
+            project_dir(None, &none, Some("/cwd")),
+            PathBuf::from("/cwd")
+        );
+    }
+}

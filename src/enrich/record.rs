@@ -1,0 +1,140 @@
+//! The stored record: one per event, valid or not. Its contract is
+//! `schemas/event-record.schema.json` (valid events) and
+//! `schemas/dead-letter.schema.json` (invalid ones, under `.events/invalid/`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::input::Source;
+use crate::validate::Problem;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: Uuid,
+    /// The event's name; null in a dead letter whose marker had none.
+    pub name: Option<String>,
+    /// When the event happened (the agent's, else when it was written or
+    /// seen), RFC 3339 UTC with milliseconds.
+    pub timestamp: String,
+    /// When the publisher saw it.
+    pub observed_timestamp: String,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub source: Source,
+    /// The `id` the agent gave the event, if any (its idempotency key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_id: Option<String>,
+    /// Dead letters only: the marker text as printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// Dead letters only: every reason the event was rejected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Problem>,
+}
+
+impl Record {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The record's file name: `<timestamp>-<name>-<id>.json`, the timestamp
+    /// written `20250812T163000.000Z` so names sort by time and hold no `:`.
+    pub fn file_name(&self) -> String {
+        let name = self
+            .name
+            .as_deref()
+            .filter(|n| is_safe_name(n))
+            .unwrap_or("invalid");
+        format!("{}-{name}-{}.json", compact_time(&self.timestamp), self.id)
+    }
+
+    /// The day folder, `YYYY-MM-DD` of the timestamp.
+    pub fn day(&self) -> String {
+        self.timestamp
+            .get(..10)
+            .filter(|d| is_day(d))
+            .unwrap_or("0000-00-00")
+            .to_string()
+    }
+}
+
+/// `2025-08-12T16:30:00.000Z` → `20250812T163000.000Z`.
+pub fn compact_time(ts: &str) -> String {
+    ts.chars().filter(|c| *c != '-' && *c != ':').collect()
+}
+
+fn is_day(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// The envelope's name rule (`schemas/event.schema.json`), in code: only
+/// such names ever become part of a path.
+pub fn is_safe_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 200 {
+        return false;
+    }
+    let mut parts = 0;
+    for part in name.split('.') {
+        parts += 1;
+        let mut chars = part.chars();
+        match chars.next() {
+            Some(c) if c.is_ascii_alphabetic() => {}
+            _ => return false,
+        }
+        if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return false;
+        }
+    }
+    parts >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_names_agree_with_the_envelope_schema() {
+        let schema: Value =
+            serde_json::from_str(crate::validate::schema_set::ENVELOPE_SCHEMA).unwrap();
+        let v = crate::validate::schema_set::compile(&schema).unwrap();
+        for name in [
+            "urlCacher.cacheRequested",
+            "a.b.c",
+            "a_1.B2",
+            "../x",
+            "a/b.c",
+            "a..b",
+            ".a.b",
+            "a.b.",
+            "nodot",
+            "a.b\u{0}",
+            "a.b-c",
+            "а.b",
+            "a.1b",
+            "A.b_",
+            "a.b c",
+            "x.y\\z",
+        ] {
+            let by_schema = v.is_valid(&serde_json::json!({ "name": name }));
+            assert_eq!(is_safe_name(name), by_schema, "{name:?}");
+        }
+        let long = format!("a.{}", "b".repeat(300));
+        assert!(!is_safe_name(&long));
+    }
+
+    #[test]
+    fn file_names_sort_by_time_and_have_no_colon() {
+        let t = compact_time("2025-08-12T16:30:00.000Z");
+        assert_eq!(t, "20250812T163000.000Z");
+    }
+}

@@ -1,0 +1,20 @@
+//! event-publisher turns the `<EVENT>` markers that Claude Code agents print
+//! into validated, enriched, traceable events.
+//!
+//! The pipeline, one module per stage:
+//! `input` (hook payload, transcript) → `extract` (markers) → `validate`
+//! (JSON Schemas) → `enrich` (ids, trace context, records) → `sinks` (fs,
+//! otlp). `pipeline` runs the stages; `commands` holds one module per
+//! subcommand; `cli` parses and `config` resolves the settings.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod enrich;
+pub mod error;
+pub mod exit_code;
+pub mod extract;
+pub mod input;
+pub mod pipeline;
+pub mod sinks;
+pub mod validate;

@@ -1,0 +1,54 @@
+//! The `event-publisher` binary: parse the command line, run the command,
+//! turn the outcome into an exit code.
+
+use clap::Parser;
+use event_publisher::cli::{Cli, Command};
+use event_publisher::commands;
+use event_publisher::exit_code::ExitCode;
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::Success
+                }
+                // A hook with a mistyped flag must still not block the agent.
+                _ if std::env::args().nth(1).as_deref() == Some("publish") => ExitCode::Success,
+                _ => ExitCode::Usage,
+            }
+            .into();
+        }
+    };
+    // A panic is a bug; for the hook it must still end in exit 0 with one line.
+    if matches!(cli.command, Command::Publish(_)) {
+        std::panic::set_hook(Box::new(|info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!(
+                "event-publisher: internal error (please report): {msg} at {}",
+                info.location().map(|l| l.to_string()).unwrap_or_default()
+            );
+        }));
+    }
+    let code = std::panic::catch_unwind(|| run(&cli)).unwrap_or(match cli.command {
+        Command::Publish(_) => ExitCode::Success,
+        _ => ExitCode::Failure,
+    });
+    code.into()
+}
+
+fn run(cli: &Cli) -> ExitCode {
+    match &cli.command {
+        Command::Publish(a) => commands::publish::run(&cli.global, a),
+        Command::Check(a) => commands::check::run(&cli.global, a),
+        Command::Install(a) => commands::install::run(a, false),
+        Command::Uninstall(a) => commands::install::run(a, true),
+    }
+}

@@ -1,0 +1,280 @@
+//! The schemas events are checked against: the envelope every event shares
+//! (built in, the same as `schemas/event.schema.json`) and one schema per
+//! event name, read from `<schemas dir>/<name>.schema.json` on first use and
+//! compiled once per process. Only the schemas the events at hand name are
+//! read, which keeps a hook call with one event cheap.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use jsonschema::Validator;
+use serde_json::{Map, Value};
+
+use super::problem::Problem;
+
+/// The envelope schema, compiled into the binary so that a project without
+/// a `schemas/` directory still gets names checked before they are used.
+pub const ENVELOPE_SCHEMA: &str = include_str!("../../schemas/event.schema.json");
+
+const MAX_SCHEMA_BYTES: u64 = 1 << 20;
+const MAX_PROBLEMS: usize = 20;
+
+/// What to do with an event whose name has no schema.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownEvents {
+    /// Reject it as `unknown_event` (the default).
+    Reject,
+    /// Store it as valid, checked against the envelope only.
+    Accept,
+}
+
+/// Compiled schemas, by event name.
+pub struct SchemaSet {
+    dir: Option<PathBuf>,
+    unknown: UnknownEvents,
+    envelope: Option<Validator>,
+    events: HashMap<String, Result<Option<Validator>, String>>,
+    /// One-line messages about unusable schema files, for stderr.
+    pub warnings: Vec<String>,
+}
+
+impl SchemaSet {
+    pub fn new(dir: Option<PathBuf>, unknown: UnknownEvents) -> Self {
+        Self {
+            dir,
+            unknown,
+            envelope: None,
+            events: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Checks an event; an empty list means valid.
+    pub fn check(&mut self, event: &Map<String, Value>) -> Vec<Problem> {
+        let value = Value::Object(event.clone());
+        let envelope = self.envelope.get_or_insert_with(|| {
+            let schema: Value =
+                serde_json::from_str(ENVELOPE_SCHEMA).expect("built-in envelope schema is JSON");
+            compile(&schema).expect("built-in envelope schema compiles")
+        });
+        let mut problems = errors("invalid_envelope", envelope, &value);
+        if problems.is_empty() {
+            if let Some(ts) = event.get("timestamp").and_then(Value::as_str) {
+                if chrono::DateTime::parse_from_rfc3339(ts).is_err() {
+                    problems.push(Problem::new(
+                        "invalid_envelope",
+                        "/timestamp",
+                        format!("{ts:?} is not an RFC 3339 date-time"),
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return problems;
+        }
+        // The envelope's name pattern has passed: the name is safe as part of a path.
+        let name = event["name"].as_str().unwrap_or_default().to_string();
+        let unknown = self.unknown;
+        let dir = self.dir.clone();
+        match self.event_schema(&name) {
+            Ok(Some(v)) => errors("schema", v, &value),
+            Ok(None) if unknown == UnknownEvents::Accept => Vec::new(),
+            Ok(None) => vec![Problem::new(
+                "unknown_event",
+                "/name",
+                match &dir {
+                    Some(d) => format!(
+                        "no schema for {name:?} (looked for {})",
+                        d.join(schema_file(&name)).display()
+                    ),
+                    None => format!("no schema for {name:?} (no schemas directory)"),
+                },
+            )],
+            Err(e) => vec![Problem::new("schema_unusable", "", e.clone())],
+        }
+    }
+
+    fn event_schema(&mut self, name: &str) -> &Result<Option<Validator>, String> {
+        if !self.events.contains_key(name) {
+            let loaded = self.load(name);
+            if let Err(e) = &loaded {
+                self.warnings.push(e.clone());
+            }
+            self.events.insert(name.to_string(), loaded);
+        }
+        &self.events[name]
+    }
+
+    fn load(&self, name: &str) -> Result<Option<Validator>, String> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let path = dir.join(schema_file(name));
+        let text = match read_schema_file(&path) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(format!("schema {}: {e}", path.display())),
+        };
+        let schema: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("schema {} is not JSON: {e}", path.display()))?;
+        compile(&schema)
+            .map(Some)
+            .map_err(|e| format!("schema {} does not compile: {e}", path.display()))
+    }
+}
+
+/// The file name of an event's schema.
+pub fn schema_file(name: &str) -> String {
+    format!("{name}.schema.json")
+}
+
+pub fn compile(schema: &Value) -> Result<Validator, String> {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())
+}
+
+/// Reads a schema file: `Ok(None)` when there is none; a directory, FIFO or
+/// oversized file is an error rather than a hang.
+fn read_schema_file(path: &Path) -> Result<Option<String>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_SCHEMA_BYTES {
+        return Err(format!("larger than {MAX_SCHEMA_BYTES} bytes"));
+    }
+    let mut text = String::new();
+    file.take(MAX_SCHEMA_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(text))
+}
+
+fn errors(kind: &str, validator: &Validator, value: &Value) -> Vec<Problem> {
+    validator
+        .iter_errors(value)
+        .take(MAX_PROBLEMS)
+        .map(|e| Problem::new(kind, e.instance_path().as_str(), e.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn set(unknown: UnknownEvents) -> SchemaSet {
+        SchemaSet::new(
+            Some(PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/schemas"
+            ))),
+            unknown,
+        )
+    }
+
+    #[test]
+    fn valid_event_passes() {
+        let mut s = set(UnknownEvents::Reject);
+        let e =
+            event(json!({"name": "urlCacher.urlValidated", "attributes": {"url": "https://x"}}));
+        assert_eq!(s.check(&e), vec![]);
+    }
+
+    #[test]
+    fn schema_errors_carry_instance_paths() {
+        let mut s = set(UnknownEvents::Reject);
+        let e = event(
+            json!({"name": "urlCacher.contentFetched", "attributes": {"url": "u", "status_code": 42, "bytes": 1}}),
+        );
+        let p = s.check(&e);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].instance_path, "/attributes/status_code");
+        assert_eq!(p[0].kind, "schema");
+    }
+
+    #[test]
+    fn unsafe_names_fail_the_envelope_before_any_path_is_built() {
+        let mut s = set(UnknownEvents::Accept);
+        for name in [
+            "../../x", "a/b.c", "a.b\\c", "", "nodot", "a..b", "a.b\u{0}",
+        ] {
+            let p = s.check(&event(json!({"name": name})));
+            assert_eq!(
+                p.first().map(|p| p.kind.as_str()),
+                Some("invalid_envelope"),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_events_rejected_or_accepted() {
+        let e = event(json!({"name": "other.thing", "attributes": {}}));
+        assert_eq!(
+            set(UnknownEvents::Reject).check(&e)[0].kind,
+            "unknown_event"
+        );
+        assert!(set(UnknownEvents::Accept).check(&e).is_empty());
+    }
+
+    #[test]
+    fn timestamps_must_be_rfc3339() {
+        let mut s = set(UnknownEvents::Accept);
+        for ts in ["10000-01-01T00:00:00Z", "yesterday", "2025-13-01T00:00:00Z"] {
+            let p = s.check(&event(json!({"name": "a.b", "timestamp": ts})));
+            assert!(!p.is_empty(), "{ts}");
+        }
+        assert!(
+            s.check(&event(
+                json!({"name": "a.b", "timestamp": "1960-01-01T00:00:00.5+02:00"})
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn unusable_schema_files_are_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.bad.schema.json"), "{ nope").unwrap();
+        std::fs::write(dir.path().join("a.worse.schema.json"), r#"{"type": 12}"#).unwrap();
+        let mut s = SchemaSet::new(Some(dir.path().into()), UnknownEvents::Reject);
+        assert_eq!(
+            s.check(&event(json!({"name": "a.bad"})))[0].kind,
+            "schema_unusable"
+        );
+        assert_eq!(
+            s.check(&event(json!({"name": "a.bad"})))[0].kind,
+            "schema_unusable"
+        );
+        assert_eq!(
+            s.check(&event(json!({"name": "a.worse"})))[0].kind,
+            "schema_unusable"
+        );
+        assert_eq!(s.warnings.len(), 2);
+    }
+}
