@@ -1,0 +1,7 @@
+//! The integration tests: one crate (one link step), one module per
+//! command or concern, all driving the real binary through `test::Test`.
+
+mod test;
+
+mod check;
+mod publish;
