@@ -4,6 +4,8 @@
 pub mod marker;
 pub mod origin;
 pub mod scanner;
+#[cfg(test)]
+mod scanner_props;
 
 pub use marker::{Marker, MarkerError};
 pub use origin::Origin;
