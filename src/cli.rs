@@ -85,13 +85,15 @@ pub struct CheckArgs {
 
 #[derive(Debug, Default, Args)]
 pub struct InstallArgs {
-    /// Change the user's ~/.claude/settings.json instead of the project's
+    /// Change the user's settings.json (in $CLAUDE_CONFIG_DIR, else ~/.claude) instead of
+    /// the project's .claude/settings.json
     #[arg(long)]
     pub user: bool,
     /// Show the change without writing it
     #[arg(long)]
     pub dry_run: bool,
-    /// The binary the hooks run [default: this binary's absolute path]
+    /// The binary the hooks run [default: this binary's absolute path]; for uninstall, remove
+    /// only the hooks running it [default: every event-publisher hook]
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
 }

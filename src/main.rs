@@ -48,7 +48,7 @@ fn run(cli: &Cli) -> ExitCode {
     match &cli.command {
         Command::Publish(a) => commands::publish::run(&cli.global, a),
         Command::Check(a) => commands::check::run(&cli.global, a),
-        Command::Install(a) => commands::install::run(a, false),
-        Command::Uninstall(a) => commands::install::run(a, true),
+        Command::Install(a) => commands::install::run(&cli.global, a, false),
+        Command::Uninstall(a) => commands::install::run(&cli.global, a, true),
     }
 }
