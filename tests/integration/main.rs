@@ -4,4 +4,5 @@
 mod test;
 
 mod check;
+mod install;
 mod publish;
