@@ -3,6 +3,7 @@
 
 mod test;
 
+mod agent;
 mod check;
 mod install;
 mod publish;
