@@ -24,13 +24,22 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("project");
     std::fs::create_dir_all(project.join("schemas")).unwrap();
-    for e in std::fs::read_dir(Path::new(REPO).join("schemas")).unwrap().flatten() {
+    for e in std::fs::read_dir(Path::new(REPO).join("schemas"))
+        .unwrap()
+        .flatten()
+    {
         std::fs::copy(e.path(), project.join("schemas").join(e.file_name())).unwrap();
     }
     let mut payloads = Vec::new();
     for (label, fixture) in [
-        ("agent report (2 markers)", "claude-code-2.1.328/foreground-post-tool-use-agent.json"),
-        ("bash, no marker", "claude-code-2.1.328/background-stop.json"),
+        (
+            "agent report (2 markers)",
+            "claude-code-2.1.328/foreground-post-tool-use-agent.json",
+        ),
+        (
+            "bash, no marker",
+            "claude-code-2.1.328/background-stop.json",
+        ),
     ] {
         let text = std::fs::read_to_string(Path::new(REPO).join("fixtures").join(fixture)).unwrap();
         let text = text.replace("/home/dev/project", &project.display().to_string());
@@ -38,7 +47,11 @@ fn setup() -> Setup {
         std::fs::write(&path, text).unwrap();
         payloads.push((label, path));
     }
-    Setup { _dir: dir, project, payloads }
+    Setup {
+        _dir: dir,
+        project,
+        payloads,
+    }
 }
 
 fn run(cmd: &mut Command, stdin: &Path) {
@@ -54,7 +67,11 @@ fn run(cmd: &mut Command, stdin: &Path) {
 fn bin() -> PathBuf {
     // Benches build in the release-like `bench` profile; use that binary.
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("event-publisher")
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("event-publisher")
 }
 
 fn python_available() -> bool {
@@ -71,14 +88,21 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("hook");
     g.sample_size(200).measurement_time(Duration::from_secs(8));
     for (label, payload) in &s.payloads {
-        g.bench_function(format!("cat/{label}"), |b| b.iter(|| run(&mut Command::new("cat"), payload)));
+        g.bench_function(format!("cat/{label}"), |b| {
+            b.iter(|| run(&mut Command::new("cat"), payload))
+        });
         g.bench_function(format!("event-publisher/{label}"), |b| {
             b.iter(|| {
                 // A fresh events dir each time would measure mkdir; the
                 // steady state of a hook is a project that has one, where
                 // a repeated payload finds its ids present. Both paths are
                 // exercised: first iteration stores, the rest find them.
-                run(Command::new(&bin).arg("publish").env("CLAUDE_PROJECT_DIR", &s.project), payload)
+                run(
+                    Command::new(&bin)
+                        .arg("publish")
+                        .env("CLAUDE_PROJECT_DIR", &s.project),
+                    payload,
+                )
             })
         });
     }
@@ -101,7 +125,12 @@ fn ratios() {
         run(&mut Command::new("cat"), payload);
         cat.push(t.elapsed());
         let t = Instant::now();
-        run(Command::new(&bin).arg("publish").env("CLAUDE_PROJECT_DIR", &s.project), payload);
+        run(
+            Command::new(&bin)
+                .arg("publish")
+                .env("CLAUDE_PROJECT_DIR", &s.project),
+            payload,
+        );
         ep.push(t.elapsed());
         if py && i < n / 5 {
             let events = s.project.join(format!(".py-events-{}", i % 2));
@@ -122,7 +151,10 @@ fn ratios() {
     };
     let (c, e) = (median(&mut cat), median(&mut ep));
     println!("\nhook latency on {label}, medians of {n} interleaved runs:");
-    println!("  cat (floor)        {:>8.3} ms  1.00x", c.as_secs_f64() * 1e3);
+    println!(
+        "  cat (floor)        {:>8.3} ms  1.00x",
+        c.as_secs_f64() * 1e3
+    );
     println!(
         "  event-publisher    {:>8.3} ms  {:.2}x the floor",
         e.as_secs_f64() * 1e3,

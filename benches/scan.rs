@@ -12,7 +12,8 @@ use event_publisher::input::Payload;
 use serde_json::json;
 
 fn plain_text(len: usize) -> String {
-    let line = "drwxr-xr-x  2 user user 4096 Aug 12 16:30 some/path/to/a/file.txt and more log text\n";
+    let line =
+        "drwxr-xr-x  2 user user 4096 Aug 12 16:30 some/path/to/a/file.txt and more log text\n";
     line.repeat(len / line.len() + 1)[..len].to_string()
 }
 
@@ -30,11 +31,16 @@ fn bench(c: &mut Criterion) {
     let scanner = Scanner::new(1 << 20);
     let finder = memchr::memmem::Finder::new("<EVENT>");
     let mut g = c.benchmark_group("scan");
-    for (label, text) in [("no markers", plain_text(8 << 20)), ("dense markers", dense_text(8 << 20))] {
+    for (label, text) in [
+        ("no markers", plain_text(8 << 20)),
+        ("dense markers", dense_text(8 << 20)),
+    ] {
         g.throughput(Throughput::Bytes(text.len() as u64));
-        g.bench_with_input(BenchmarkId::new("read once (memmem count)", label), &text, |b, t| {
-            b.iter(|| finder.find_iter(t.as_bytes()).count())
-        });
+        g.bench_with_input(
+            BenchmarkId::new("read once (memmem count)", label),
+            &text,
+            |b, t| b.iter(|| finder.find_iter(t.as_bytes()).count()),
+        );
         g.bench_with_input(BenchmarkId::new("scanner", label), &text, |b, t| {
             b.iter(|| {
                 let mut n = 0usize;

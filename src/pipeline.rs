@@ -112,15 +112,15 @@ impl Pipeline {
     }
 
     fn one(&mut self, text: &Text, marker: Marker) {
-        let id = self.identity(text, &marker);
-        if !self.seen.insert(id) {
-            self.report.present += 1;
-            return;
-        }
         let problems = match &marker.event {
             Ok(event) => self.schemas.check(event),
             Err(e) => vec![Problem::new(e.kind(), "", e.message())],
         };
+        let id = self.identity(text, &marker, problems.is_empty());
+        if !self.seen.insert(id) {
+            self.report.present += 1;
+            return;
+        }
         let record = self.enricher.record(
             id,
             marker.event.as_ref().ok(),
@@ -158,10 +158,12 @@ impl Pipeline {
         }
     }
 
-    /// The event id: see `enrich::ids`.
-    fn identity(&mut self, text: &Text, marker: &Marker) -> Uuid {
+    /// The event id: see `enrich::ids`. The agent's own `id` is the key of
+    /// a valid event only: a rejected event must not take the id its
+    /// corrected reprint will carry.
+    fn identity(&mut self, text: &Text, marker: &Marker, valid: bool) -> Uuid {
         let session = text.source.session();
-        if let Ok(event) = &marker.event {
+        if let (Ok(event), true) = (&marker.event, valid) {
             if let Some(given) = event.get("id").and_then(Value::as_str) {
                 return ids::event_id(session, "id", given, 0);
             }

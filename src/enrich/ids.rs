@@ -13,8 +13,9 @@
 //! An all-zero id (invalid in W3C Trace Context) gets its last byte set to 1.
 //! `digest` is SHA-256 (hex) of the event's canonical JSON (keys sorted,
 //! no white space), or of the raw marker text when it is not JSON; when the
-//! event carries its own `id`, origin is `id` and digest is that id, so the
-//! agent's id is an idempotency key within the session.
+//! event carries its own `id` and is valid, origin is `id` and digest is that
+//! id, so the agent's id is an idempotency key within the session (a rejected
+//! event keeps its positional id, so its corrected reprint is not taken for it).
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

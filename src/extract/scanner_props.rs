@@ -40,12 +40,16 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn event() -> impl Strategy<Value = Map<String, Value>> {
-    ("[a-z][a-zA-Z0-9]{0,8}\\.[a-z][a-zA-Z0-9_]{0,12}", json_value()).prop_map(|(name, attrs)| {
-        let mut m = Map::new();
-        m.insert("name".into(), Value::String(name));
-        m.insert("attributes".into(), json!({ "value": attrs }));
-        m
-    })
+    (
+        "[a-z][a-zA-Z0-9]{0,8}\\.[a-z][a-zA-Z0-9_]{0,12}",
+        json_value(),
+    )
+        .prop_map(|(name, attrs)| {
+            let mut m = Map::new();
+            m.insert("name".into(), Value::String(name));
+            m.insert("attributes".into(), json!({ "value": attrs }));
+            m
+        })
 }
 
 /// Text around a marker: anything that does not itself open a marker.

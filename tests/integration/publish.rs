@@ -308,6 +308,24 @@ fn a_given_id_is_an_idempotency_key() {
 }
 
 #[test]
+fn a_rejected_event_with_an_id_can_be_printed_again_corrected() {
+    let env = Env::new();
+    let bad = r#"<EVENT>{"name":"urlCacher.urlValidated","id":"evt-2","attributes":{}}</EVENT>"#;
+    let good =
+        r#"<EVENT>{"name":"urlCacher.urlValidated","id":"evt-2","attributes":{"url":"u"}}</EVENT>"#;
+    env.test()
+        .args(&["publish", "--no-feedback"])
+        .stdin(bash_payload("s", "t1", bad))
+        .run();
+    env.test()
+        .args(&["publish"])
+        .stdin(bash_payload("s", "t2", good))
+        .run();
+    assert_eq!(env.dead_letters().len(), 1);
+    assert_eq!(env.records().len(), 1);
+}
+
+#[test]
 fn invalid_events_become_dead_letters_and_the_agent_is_told() {
     let env = Env::new();
     let text = format!(
