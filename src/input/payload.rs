@@ -30,7 +30,7 @@ pub fn is_agent_tool(name: &str) -> bool {
 pub struct Payload {
     fields: Map<String, Value>,
     /// SHA-256 of the payload bytes: the identity of texts that have no
-    /// Claude Code id to go by (1.0.x payloads).
+    /// Claude Code id to go by (1.0.x payloads); empty when every text has one.
     digest: String,
 }
 
@@ -52,10 +52,18 @@ impl Payload {
                 kind_of(&value)
             )));
         };
-        Ok(Payload {
-            fields,
-            digest: ids::text_digest(&String::from_utf8_lossy(bytes)),
-        })
+        // Hashing a large payload is not free: only payloads without ids need it.
+        let id = |k: &str| fields.get(k).is_some_and(Value::is_string);
+        let needs_digest = match fields.get("hook_event_name").and_then(Value::as_str) {
+            Some("PostToolUse") => !id("tool_use_id"),
+            Some("SubagentStop") => !id("agent_id"),
+            _ => false,
+        };
+        let digest = match needs_digest {
+            true => ids::text_digest(&String::from_utf8_lossy(bytes)),
+            false => String::new(),
+        };
+        Ok(Payload { fields, digest })
     }
 
     /// Cheap test on the raw bytes: can this payload produce any event?
