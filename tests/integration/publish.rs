@@ -11,6 +11,13 @@ const FG: &str = "claude-code-2.1.328/foreground-";
 const BG: &str = "claude-code-2.1.328/background-";
 const OLD: &str = "claude-code-1.0.80/";
 
+/// What each captured session's agent printed: one Bash marker, two in its report.
+const SESSION_EVENTS: [&str; 3] = [
+    "urlCacher.cacheCheckStarted",
+    "urlCacher.cacheRequested",
+    "urlCacher.urlValidated",
+];
+
 fn publish(env: &Env, fixture: &str) {
     env.test()
         .args(&["publish"])
@@ -72,14 +79,7 @@ fn foreground_session_stores_each_event_once() {
         publish(&env, &format!("{FG}{f}.json"));
     }
     let records = env.records();
-    assert_eq!(
-        names(&records),
-        [
-            "urlCacher.cacheCheckStarted",
-            "urlCacher.cacheRequested",
-            "urlCacher.urlValidated"
-        ]
-    );
+    assert_eq!(names(&records), SESSION_EVENTS);
     assert!(env.dead_letters().is_empty());
     let requested = records
         .iter()
@@ -124,14 +124,7 @@ fn background_events_arrive_through_subagent_stop() {
     publish(&env, &format!("{BG}stop.json"));
     publish(&env, &format!("{BG}subagent-stop.json"));
     publish(&env, &format!("{BG}stop-2.json"));
-    assert_eq!(
-        names(&env.records()),
-        [
-            "urlCacher.cacheCheckStarted",
-            "urlCacher.cacheRequested",
-            "urlCacher.urlValidated"
-        ]
-    );
+    assert_eq!(names(&env.records()), SESSION_EVENTS);
 }
 
 #[test]
@@ -161,14 +154,7 @@ fn claude_code_1_0_payloads_work() {
         publish(&env, &format!("{OLD}{f}"));
     }
     let records = env.records();
-    assert_eq!(
-        names(&records),
-        [
-            "urlCacher.cacheCheckStarted",
-            "urlCacher.cacheRequested",
-            "urlCacher.urlValidated"
-        ]
-    );
+    assert_eq!(names(&records), SESSION_EVENTS);
     let report = records
         .iter()
         .find(|r| r["name"] == "urlCacher.urlValidated")
