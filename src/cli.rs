@@ -46,6 +46,38 @@ pub enum Command {
     Install(InstallArgs),
     /// Remove exactly the hooks `install` added.
     Uninstall(InstallArgs),
+    /// Send every OTLP request waiting in the spool; report what was sent and what is left.
+    Flush(FlushArgs),
+}
+
+/// Where and how the OTLP sink sends (see README, OTLP). Each overrides the
+/// environment and the config files.
+#[derive(Debug, Default, Clone, Args)]
+pub struct OtlpArgs {
+    /// OTLP collector base URL, e.g. http://localhost:4318 (turns the sink on)
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// OTLP transport
+    #[arg(long, value_name = "PROTOCOL", value_parser = ["grpc", "http/protobuf"])]
+    pub otlp_protocol: Option<String>,
+    /// A header sent to the collector, NAME=VALUE (repeatable)
+    #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
+    pub otlp_headers: Vec<String>,
+    /// Export deadline in milliseconds [default: 300]
+    #[arg(long, value_name = "MS")]
+    pub otlp_timeout_ms: Option<u64>,
+    /// Turn the OTLP sink off for this run
+    #[arg(long)]
+    pub no_otlp: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct FlushArgs {
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Default, Args)]
@@ -68,6 +100,8 @@ pub struct PublishArgs {
     /// Most bytes read from one transcript
     #[arg(long, value_name = "BYTES")]
     pub max_transcript_bytes: Option<u64>,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 #[derive(Debug, Default, Args)]

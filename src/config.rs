@@ -8,12 +8,23 @@
 //! Claude Code strips `OTEL_*` from a hook's environment, which is why the
 //! files can carry every setting. A broken file is reported and skipped; it
 //! never stops the hook.
+//!
+//! The OTLP sink's settings are the `otlp` object of a file (see
+//! `sinks::otlp::settings` for its keys and variables), for example:
+//! ```json
+//! { "otlp": { "endpoint": "http://localhost:4318", "protocol": "http/protobuf",
+//!             "headers": { "authorization": "Bearer ..." }, "timeout_ms": 300 } }
+//! ```
+//! In the environment, `EVENT_PUBLISHER_OTLP_*` wins over the standard
+//! `OTEL_*` variables; a per-signal endpoint, protocol or header set (from any
+//! layer) wins over the generic one for its signal.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
+use crate::sinks::otlp::{OtlpConfig, OtlpSettings};
 use crate::validate::UnknownEvents;
 
 /// The project config file, relative to the project directory.
@@ -32,6 +43,7 @@ pub struct Settings {
     /// Transcripts are only read below these directories.
     pub transcript_roots: Option<Vec<PathBuf>>,
     pub limits: LimitSettings,
+    pub otlp: OtlpSettings,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -67,6 +79,7 @@ impl Settings {
                     .max_transcript_bytes
                     .or(lower.limits.max_transcript_bytes),
             },
+            otlp: self.otlp.over(lower.otlp),
         }
     }
 
@@ -94,6 +107,30 @@ impl Settings {
             unknown_events: g.unknown_events,
             ..Settings::default()
         }
+    }
+
+    /// The OTLP flags of `publish` and `flush` as a layer.
+    pub fn with_otlp_flags(
+        mut self,
+        a: &crate::cli::OtlpArgs,
+        warnings: &mut Vec<String>,
+    ) -> Settings {
+        use crate::sinks::otlp::{Protocol, headers::Headers};
+        let o = &mut self.otlp;
+        o.endpoint = a.otlp_endpoint.clone();
+        o.protocol = a.otlp_protocol.as_deref().and_then(Protocol::parse);
+        if !a.otlp_headers.is_empty() {
+            o.headers = Some(Headers::from_pairs(
+                &a.otlp_headers,
+                "--otlp-header",
+                warnings,
+            ));
+        }
+        o.timeout_ms = a.otlp_timeout_ms;
+        if a.no_otlp {
+            o.enabled = Some(false);
+        }
+        self
     }
 
     /// The `EVENT_PUBLISHER_*` variables; unparsable values are reported.
@@ -143,6 +180,7 @@ impl Settings {
             feedback,
             transcript_roots: var("TRANSCRIPT_ROOTS").map(|v| std::env::split_paths(&v).collect()),
             limits,
+            otlp: OtlpSettings::from_env(env, warnings),
         }
     }
 
@@ -203,6 +241,8 @@ pub struct Config {
     pub feedback: bool,
     pub transcript_roots: Vec<PathBuf>,
     pub limits: Limits,
+    /// The OTLP sink; None when it is off (no endpoint configured).
+    pub otlp: Option<OtlpConfig>,
     /// Problems met while resolving (bad files, bad values), one line each.
     pub warnings: Vec<String>,
 }
@@ -282,6 +322,7 @@ impl Config {
                     .max_transcript_bytes
                     .unwrap_or(d.max_transcript_bytes),
             },
+            otlp: OtlpConfig::resolve(s.otlp, &mut warnings),
             project_dir: project,
             warnings,
         }

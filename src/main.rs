@@ -50,5 +50,6 @@ fn run(cli: &Cli) -> ExitCode {
         Command::Check(a) => commands::check::run(&cli.global, a),
         Command::Install(a) => commands::install::run(&cli.global, a, false),
         Command::Uninstall(a) => commands::install::run(&cli.global, a, true),
+        Command::Flush(a) => commands::flush::run(&cli.global, a),
     }
 }

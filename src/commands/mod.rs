@@ -2,5 +2,6 @@
 //! the process exit code.
 
 pub mod check;
+pub mod flush;
 pub mod install;
 pub mod publish;

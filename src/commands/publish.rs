@@ -8,12 +8,12 @@ use chrono::Utc;
 
 use crate::cli::{GlobalArgs, PublishArgs};
 use crate::config::{self, Config, LimitSettings, Settings, Sources};
-use crate::enrich::Enricher;
+use crate::enrich::{Enricher, Span};
 use crate::exit_code::ExitCode;
 use crate::extract::{Origin, Scanner};
 use crate::input::{Payload, transcript};
 use crate::pipeline::{Pipeline, Report, marker_digest};
-use crate::sinks::FsSink;
+use crate::sinks::{FsSink, otlp};
 use crate::validate::SchemaSet;
 
 pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
@@ -71,6 +71,8 @@ pub fn publish(
     bytes: &[u8],
     out: &mut impl Write,
 ) -> Result<Option<Report>, String> {
+    // When the tool call ended, as near as a hook can tell.
+    let seen_at = Utc::now();
     if !Payload::may_hold_events(bytes) {
         return Ok(None);
     }
@@ -87,11 +89,15 @@ pub fn publish(
 
     let sources = Sources::process();
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, payload.cwd());
-    let config = Config::resolve(flag_settings(global, args), project, &sources);
-    for w in &config.warnings {
+    let mut flag_warnings = Vec::new();
+    let flags = flag_settings(global, args).with_otlp_flags(&args.otlp, &mut flag_warnings);
+    let config = Config::resolve(flags, project, &sources);
+    for w in flag_warnings.iter().chain(&config.warnings) {
         say(w);
     }
     let mut pipeline = pipeline(&config);
+    pipeline.keep_new_records(config.otlp.is_some());
+    let mut run_span = None;
     let mut capped = false;
     for text in &texts {
         if !pipeline.process(text) {
@@ -114,6 +120,13 @@ pub fn publish(
                 for w in &t.warnings {
                     say(w);
                 }
+                run_span = Span::from_subagent_stop(
+                    &payload,
+                    t.first_timestamp.as_deref(),
+                    t.last_timestamp.as_deref(),
+                    t.launched_by.as_deref(),
+                    t.model.as_deref(),
+                );
                 demote_stale_report(
                     &mut t,
                     payload.str("last_assistant_message"),
@@ -144,6 +157,29 @@ pub fn publish(
         && !report.rejected.is_empty()
     {
         let _ = writeln!(out, "{}", feedback(&report, &config));
+    }
+    if config.otlp.is_some() {
+        let spans: Vec<Span> = run_span
+            .into_iter()
+            .chain(Span::from_post_tool_use(
+                &payload,
+                seen_at,
+                report.markers > 0,
+            ))
+            .collect();
+        let outcome = otlp::export(&config, &report.new_records, &spans);
+        for m in &outcome.messages {
+            say(m);
+        }
+        if args.verbose || std::io::stderr().is_terminal() {
+            for n in &outcome.notes {
+                say(n);
+            }
+            say(&format!(
+                "otlp: sent {} event(s) and {} span(s); {} request(s) in the spool",
+                outcome.sent_events, outcome.sent_spans, outcome.left_files
+            ));
+        }
     }
     Ok(Some(report))
 }

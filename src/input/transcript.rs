@@ -55,6 +55,14 @@ pub struct Transcript {
     pub lines: u64,
     pub bytes: u64,
     pub warnings: Vec<String>,
+    /// The timestamps of the first and last user or assistant line: the
+    /// span of a subagent run.
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    /// From a subagent's `agent-<id>.meta.json`: the `Agent` call that
+    /// launched it (`toolUseId`) and its model.
+    pub launched_by: Option<String>,
+    pub model: Option<String>,
 }
 
 /// Opens a transcript safely: it must be a regular file (not a FIFO, a
@@ -115,18 +123,22 @@ pub fn read(
     for w in &mut out.warnings {
         *w = format!("transcript {shown}: {w}");
     }
-    if base.agent_type.is_none() {
-        // `agent-<id>.meta.json` beside a subagent transcript names its type.
-        if let Some(kind) = meta_agent_type(path) {
+    // `agent-<id>.meta.json` beside a subagent transcript names its type
+    // and the call that launched it.
+    if let Some(meta) = read_meta(path) {
+        let field = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
+        if let (None, Some(kind)) = (&base.agent_type, field("agentType")) {
             for e in &mut out.entries {
                 e.text.source.agent_type.get_or_insert_with(|| kind.clone());
             }
         }
+        out.launched_by = field("toolUseId");
+        out.model = field("model");
     }
     Ok(out)
 }
 
-fn meta_agent_type(path: &Path) -> Option<String> {
+fn read_meta(path: &Path) -> Option<Value> {
     let name = path.file_name()?.to_str()?.strip_suffix(".jsonl")?;
     let meta = path.with_file_name(format!("{name}.meta.json"));
     let mut text = String::new();
@@ -135,8 +147,9 @@ fn meta_agent_type(path: &Path) -> Option<String> {
         .take(64 * 1024)
         .read_to_string(&mut text)
         .ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    Some(v.get("agentType")?.as_str()?.to_string())
+    serde_json::from_str::<Value>(&text)
+        .ok()
+        .filter(Value::is_object)
 }
 
 pub fn read_from(reader: impl Read, limits: &ReadLimits, base: &Source) -> Result<Transcript> {
@@ -299,6 +312,12 @@ impl State {
         let Ok(line) = serde_json::from_str::<Line>(text) else {
             return;
         };
+        if let (Some("user" | "assistant"), Some(ts)) = (line.kind.as_deref(), &line.timestamp) {
+            if out.first_timestamp.is_none() {
+                out.first_timestamp = Some(ts.to_string());
+            }
+            out.last_timestamp = Some(ts.to_string());
+        }
         match line.kind.as_deref() {
             Some("user") => self.user(&line, has_marker, out),
             Some("assistant") => self.assistant(&line, has_marker, out),
@@ -573,6 +592,24 @@ mod tests {
     const RESULT: &str = r#"{"type":"user","agentId":"ag","promptId":"p","message":{"content":[{"type":"tool_result","tool_use_id":"t1","content":"<EVENT>{\"name\":\"a.b\"}</EVENT>"}]}}"#;
     const MID: &str = r#"{"type":"assistant","agentId":"ag","message":{"id":"m2","content":[{"type":"text","text":"<EVENT>{\"name\":\"a.mid\"}</EVENT>"}]}}"#;
     const LAST: &str = r#"{"type":"assistant","agentId":"ag","message":{"id":"m3","content":[{"type":"text","text":"done <EVENT>{\"name\":\"a.end\"}</EVENT>"}]}}"#;
+
+    #[test]
+    fn first_and_last_timestamps_of_conversation_lines() {
+        let t = sub(&[
+            r#"{"type":"attachment","timestamp":"2026-01-01T00:00:00.000Z"}"#,
+            r#"{"type":"user","agentId":"ag","timestamp":"2026-01-01T00:00:01.000Z","message":{"content":"go"}}"#,
+            r#"{"type":"assistant","agentId":"ag","timestamp":"2026-01-01T00:00:02.500Z","message":{"id":"m","content":"ok"}}"#,
+            r#"{"type":"system","timestamp":"2026-01-01T00:00:09.000Z"}"#,
+        ]);
+        assert_eq!(
+            t.first_timestamp.as_deref(),
+            Some("2026-01-01T00:00:01.000Z")
+        );
+        assert_eq!(
+            t.last_timestamp.as_deref(),
+            Some("2026-01-01T00:00:02.500Z")
+        );
+    }
 
     #[test]
     fn tool_results_count_tool_inputs_do_not() {

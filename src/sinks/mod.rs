@@ -2,5 +2,6 @@
 //! the OTLP sink when configured.
 
 pub mod fs;
+pub mod otlp;
 
 pub use fs::{FsSink, Stored};
