@@ -5,5 +5,7 @@ mod test;
 
 mod agent;
 mod check;
+mod collector;
 mod install;
+mod otlp;
 mod publish;
