@@ -299,8 +299,20 @@ fn a_later_hook_drains_the_spool_once_the_collector_is_back() {
     session(&env, &vars);
     assert_eq!(spool_files(&env.events()).len(), 4);
     let collector = Collector::start_on(grpc, http);
-    // Past the breaker's first wait (1 s), any hook sends what waits.
-    std::thread::sleep(Duration::from_millis(1100));
+    // Once the breaker's wait is over, any hook sends what waits.
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(env.events().join(".spool/state.json")).unwrap())
+            .unwrap();
+    let retry_at = state["retry_at_ms"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        retry_at > now.saturating_sub(1000),
+        "the breaker opened: {state}"
+    );
+    std::thread::sleep(Duration::from_millis(retry_at.saturating_sub(now) + 50));
     let payload = json!({
         "session_id": "s2", "hook_event_name": "PostToolUse", "tool_name": "Bash",
         "tool_use_id": "tu2", "tool_input": {"command": "echo"},
