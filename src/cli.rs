@@ -48,6 +48,152 @@ pub enum Command {
     Uninstall(InstallArgs),
     /// Send every OTLP request waiting in the spool; report what was sent and what is left.
     Flush(FlushArgs),
+    /// List the stored events that match, oldest first, one line each.
+    #[command(visible_alias = "query")]
+    Ls(LsArgs),
+    /// Show one record in full (an id, or a unique prefix of one).
+    Show(ShowArgs),
+    /// The last events; with -f, each new one as it lands.
+    Tail(TailArgs),
+    /// Counts by name, agent and validity; durations of start/finish pairs.
+    Stats(StatsArgs),
+    /// A session as a tree: subagent runs and their events [default: the latest session].
+    Trace(TraceArgs),
+    /// Extract events from Claude Code transcripts, as the hook would have.
+    Replay(ReplayArgs),
+    /// Delete old records and dead letters.
+    Gc(GcArgs),
+}
+
+/// The filters every reading command takes.
+#[derive(Debug, Default, Clone, Args)]
+pub struct FilterArgs {
+    /// Event names matching this glob (e.g. 'urlCacher.cache*')
+    #[arg(long, value_name = "GLOB")]
+    pub name: Option<String>,
+    /// Events of this agent: an agent id (or prefix), an agent type, or main
+    #[arg(long, value_name = "ID|TYPE")]
+    pub agent: Option<String>,
+    /// Events of this session (an id or a prefix)
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Events of this trace (a trace id or a prefix)
+    #[arg(long, value_name = "ID")]
+    pub trace: Option<String>,
+    /// Events at or after this time: 15m, 2h, 7d (ago), 2025-08-12, or RFC 3339
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Events before this time (same forms as --since)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// The dead letters (rejected events) instead of the valid events
+    #[arg(long)]
+    pub invalid: bool,
+    /// Events whose attribute ATTR equals VALUE (repeatable; all must hold)
+    #[arg(long = "where", value_name = "ATTR=VALUE")]
+    pub wheres: Vec<String>,
+}
+
+/// Output for scripts instead of the text view.
+#[derive(Debug, Default, Clone, Args)]
+pub struct OutputArgs {
+    /// Print JSON (records as stored, in one array)
+    #[arg(long, conflicts_with = "jsonl")]
+    pub json: bool,
+    /// Print JSON Lines (one record per line)
+    #[arg(long)]
+    pub jsonl: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Show at most N events
+    #[arg(long, short = 'n', value_name = "N")]
+    pub limit: Option<usize>,
+    /// Newest first
+    #[arg(long, short = 'r')]
+    pub reverse: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ShowArgs {
+    /// The record id, or a prefix of it that only one record has
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print the record as stored (JSON)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// How many of the latest events to show first
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 10)]
+    pub lines: usize,
+    /// Keep running and print each new event as it lands (Ctrl-C ends)
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Pair start and finish events on this attribute only [default: every attribute both carry]
+    #[arg(long, value_name = "ATTR")]
+    pub pair_key: Option<String>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct TraceArgs {
+    /// A session id or trace id (or a prefix) [default: the session of the latest event]
+    #[arg(value_name = "SESSION|TRACE")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ReplayArgs {
+    /// Transcripts (.jsonl) or directories holding them (e.g. ~/.claude/projects)
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar, even on a terminal
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct GcArgs {
+    /// Delete events older than this (e.g. 30d, 12h, 2w)
+    #[arg(long, value_name = "AGE", required_unless_present = "keep")]
+    pub older_than: Option<String>,
+    /// Keep only the newest N events (valid and dead letters together)
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Say what would be deleted; delete nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 /// Where and how the OTLP sink sends (see README, OTLP). Each overrides the

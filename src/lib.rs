@@ -17,4 +17,6 @@ pub mod extract;
 pub mod input;
 pub mod pipeline;
 pub mod sinks;
+pub mod store;
 pub mod validate;
+pub mod view;

@@ -51,5 +51,12 @@ fn run(cli: &Cli) -> ExitCode {
         Command::Install(a) => commands::install::run(&cli.global, a, false),
         Command::Uninstall(a) => commands::install::run(&cli.global, a, true),
         Command::Flush(a) => commands::flush::run(&cli.global, a),
+        Command::Ls(a) => commands::ls::run(&cli.global, a),
+        Command::Show(a) => commands::show::run(&cli.global, a),
+        Command::Tail(a) => commands::tail::run(&cli.global, a),
+        Command::Stats(a) => commands::stats::run(&cli.global, a),
+        Command::Trace(a) => commands::trace::run(&cli.global, a),
+        Command::Replay(a) => commands::replay::run(&cli.global, a),
+        Command::Gc(a) => commands::gc::run(&cli.global, a),
     }
 }

@@ -80,6 +80,14 @@ impl Pipeline {
         self.occurrences.clear();
     }
 
+    /// Forgets the ids this run has seen, so that a long run (`replay` of
+    /// many transcripts) holds no memory per event. Nothing is stored
+    /// twice: the sink still finds every id already stored.
+    pub fn forget_seen(&mut self) {
+        self.seen.clear();
+        self.seen.shrink_to(1024);
+    }
+
     pub fn scanner(&self) -> &Scanner {
         &self.scanner
     }

@@ -41,7 +41,7 @@ use crate::error::{Context, Error, Result};
 pub const ID_INDEX: &str = ".ids";
 /// Where dead letters go.
 pub const INVALID: &str = "invalid";
-const TEMP: &str = ".tmp";
+pub const TEMP: &str = ".tmp";
 
 /// What storing a record did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,70 @@
+//! What the reading commands share: finding `.events/` (as `publish`
+//! does), building the filter, and writing to stdout without failing when
+//! the reader goes away (`ls | head`).
+
+use std::io::{self, BufWriter, StdoutLock, Write};
+
+use chrono::Utc;
+
+use crate::cli::{FilterArgs, GlobalArgs};
+use crate::config::{self, Config, Settings, Sources};
+use crate::exit_code::ExitCode;
+use crate::store::{EventsDir, Filter};
+
+/// The resolved settings; their warnings go to stderr.
+pub fn config(global: &GlobalArgs) -> Config {
+    let sources = Sources::process();
+    let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
+    let config = Config::resolve(Settings::from_flags(global), project, &sources);
+    for w in &config.warnings {
+        say(w);
+    }
+    config
+}
+
+/// The events directory, or the exit code to end with: success when there
+/// is none yet (nothing stored is not an error).
+pub fn events_dir(config: &Config) -> Result<EventsDir, ExitCode> {
+    match EventsDir::open(&config.events_dir) {
+        Ok(Some(dir)) => Ok(dir),
+        Ok(None) => {
+            say(&format!(
+                "no events yet: {} does not exist",
+                config.events_dir.display()
+            ));
+            Err(ExitCode::Success)
+        }
+        Err(e) => {
+            say(e.message());
+            Err(ExitCode::Failure)
+        }
+    }
+}
+
+pub fn filter(args: &FilterArgs) -> Result<Filter, ExitCode> {
+    Filter::from_args(args, Utc::now()).map_err(|e| {
+        say(e.message());
+        ExitCode::Usage
+    })
+}
+
+pub fn stdout() -> BufWriter<StdoutLock<'static>> {
+    BufWriter::with_capacity(64 * 1024, io::stdout().lock())
+}
+
+/// The exit code for how writing went: a closed pipe is a normal end.
+pub fn written(r: io::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::Success,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::Success,
+        Err(e) => {
+            say(&format!("writing the output: {e}"));
+            ExitCode::Failure
+        }
+    }
+}
+
+/// One line on stderr, prefixed with the tool's name.
+pub fn say(message: &str) {
+    let _ = writeln!(io::stderr().lock(), "event-publisher: {message}");
+}

@@ -1,0 +1,435 @@
+//! `event-publisher tail [-f]`: the latest events, and with `-f` each new
+//! event as it lands, whoever writes it, until interrupted.
+//!
+//! Following watches directories (inotify on Linux, kqueue on macOS), never
+//! polls: the events directory itself (for new day folders and `invalid/`)
+//! and each day folder (for new files). A record appears atomically (the
+//! sink links a complete file into place), so it is read as soon as its
+//! name appears; a file written in place by something else is read again
+//! when it is closed. A new day folder is listed as soon as it is watched,
+//! so files that landed before the watch are not missed.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+use uuid::Uuid;
+
+use super::reading::{self, say};
+use crate::cli::{GlobalArgs, TailArgs};
+use crate::enrich::Record;
+use crate::exit_code::ExitCode;
+use crate::sinks::fs::INVALID;
+use crate::store::events_dir::is_day;
+use crate::store::{EventsDir, FileName, Filter, Kind, Order, Problems, Scan, Scope};
+use crate::view::{Format, JsonOut, Style, event_row, table};
+
+pub fn run(global: &GlobalArgs, args: &TailArgs) -> ExitCode {
+    let config = reading::config(global);
+    let filter = match reading::filter(&args.filter) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let scope = filter.scope(Scope::Valid);
+    let format = Format::from_args(&args.output);
+    let mut printer = Printer::new(format, args.follow);
+    let mut seen = HashSet::new();
+    let dir = match EventsDir::open(&config.events_dir) {
+        Ok(d) => d,
+        Err(e) => {
+            say(e.message());
+            return ExitCode::Failure;
+        }
+    };
+    let Some(dir) = dir else {
+        if !args.follow {
+            say(&format!(
+                "no events yet: {} does not exist",
+                config.events_dir.display()
+            ));
+            return ExitCode::Success;
+        }
+        say(&format!(
+            "waiting for {} to be created",
+            config.events_dir.display()
+        ));
+        return follow(&config.events_dir, &filter, scope, printer, seen);
+    };
+    let mut latest: Vec<Record> = {
+        let mut scan = Scan::new(&dir, &filter, scope, Order::NewestFirst);
+        let latest = scan.by_ref().take(args.lines).map(|f| f.record).collect();
+        scan.finish();
+        latest
+    };
+    latest.reverse();
+    for r in &latest {
+        seen.insert(r.id);
+    }
+    let r = printer.batch(&latest);
+    if !args.follow || r.is_err() {
+        return reading::written(r);
+    }
+    follow(dir.path(), &filter, scope, printer, seen)
+}
+
+/// Prints events, as a table (widths fixed by the first batch) or JSON.
+struct Printer {
+    format: Format,
+    style: Style,
+    widths: Vec<usize>,
+    follow: bool,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+}
+
+impl Printer {
+    fn new(format: Format, follow: bool) -> Printer {
+        Printer {
+            format,
+            style: Style::new(format == Format::Terminal),
+            // Room for the usual time, name and agent.
+            widths: vec![24, 28, 24],
+            follow,
+            out: reading::stdout(),
+        }
+    }
+
+    fn batch(&mut self, records: &[Record]) -> std::io::Result<()> {
+        if self.format.is_json() {
+            // Following prints as events land: JSON Lines even for --json.
+            let lines = self.follow || self.format == Format::Jsonl;
+            let mut json = JsonOut::new(&mut self.out, lines);
+            for r in records {
+                json.item(r)?;
+            }
+            json.finish()?;
+            return Ok(());
+        }
+        for r in records {
+            for (i, (text, _)) in event_row(r).iter().enumerate() {
+                if let Some(w) = self.widths.get_mut(i) {
+                    *w = (*w).max(text.chars().count());
+                }
+            }
+        }
+        for r in records {
+            self.line(r)?;
+        }
+        self.out.flush()
+    }
+
+    fn line(&mut self, r: &Record) -> std::io::Result<()> {
+        if self.format.is_json() {
+            serde_json::to_writer(&mut self.out, r)?;
+            writeln!(self.out)?;
+        } else {
+            let row = event_row(r);
+            let text = table::line(&row, &self.widths, &self.style, self.format.width());
+            writeln!(self.out, "{text}")?;
+        }
+        Ok(())
+    }
+
+    fn one(&mut self, r: &Record) -> std::io::Result<()> {
+        self.line(r)?;
+        self.out.flush()
+    }
+}
+
+enum Msg {
+    Fs(notify::Result<notify::Event>),
+    Stop,
+}
+
+/// The follower's state: what is watched and what was printed.
+struct Follow<'a> {
+    root: PathBuf,
+    filter: &'a Filter,
+    scope: Scope,
+    watcher: notify::RecommendedWatcher,
+    /// Day folders being watched.
+    days: HashSet<PathBuf>,
+    root_watched: bool,
+    invalid_watched: bool,
+    seen: HashSet<Uuid>,
+    problems: Problems,
+    buf: Vec<u8>,
+}
+
+fn follow(
+    root: &Path,
+    filter: &Filter,
+    scope: Scope,
+    mut printer: Printer,
+    seen: HashSet<Uuid>,
+) -> ExitCode {
+    let (tx, rx) = mpsc::channel();
+    let stop = tx.clone();
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if signals.forever().next().is_some() {
+                    let _ = stop.send(Msg::Stop);
+                }
+            });
+        }
+        Err(e) => say(&format!(
+            "cannot catch Ctrl-C ({e}); it will end tail abruptly"
+        )),
+    }
+    let watcher = match notify::recommended_watcher(move |r| {
+        let _ = tx.send(Msg::Fs(r));
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            say(&format!("cannot watch {}: {e}", root.display()));
+            return ExitCode::Failure;
+        }
+    };
+    let mut f = Follow {
+        root: root.to_path_buf(),
+        filter,
+        scope,
+        watcher,
+        days: HashSet::new(),
+        root_watched: false,
+        invalid_watched: false,
+        seen,
+        problems: Problems::new(),
+        buf: Vec::new(),
+    };
+    let parent = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if root.is_dir() {
+        if let Err(e) = f.watch_root(false, &mut printer) {
+            say(&e);
+            return ExitCode::Failure;
+        }
+    } else if let Err(e) = f.watcher.watch(&parent, RecursiveMode::NonRecursive) {
+        say(&format!("cannot watch {}: {e}", parent.display()));
+        return ExitCode::Failure;
+    } else if root.is_dir() {
+        // Created between the check and the watch.
+        if let Err(e) = f.watch_root(true, &mut printer) {
+            say(&e);
+            return ExitCode::Failure;
+        }
+    }
+    for msg in rx {
+        let r = match msg {
+            Msg::Stop => break,
+            Msg::Fs(Err(e)) => {
+                say(&format!("watching {}: {e}", root.display()));
+                continue;
+            }
+            Msg::Fs(Ok(event)) => f.event(event, &mut printer),
+        };
+        if let Err(e) = r {
+            return reading::written(Err(e));
+        }
+    }
+    reading::written(printer.out.flush())
+}
+
+impl Follow<'_> {
+    fn wants(&self, kind: Kind) -> bool {
+        self.scope.kinds().contains(&kind)
+    }
+
+    /// Watches the events directory and its day folders; `fresh` when it
+    /// appeared while following, so everything in it is new.
+    fn watch_root(&mut self, fresh: bool, printer: &mut Printer) -> Result<(), String> {
+        if !self.root_watched {
+            self.watcher
+                .watch(&self.root, RecursiveMode::NonRecursive)
+                .map_err(|e| format!("cannot watch {}: {e}", self.root.display()))?;
+            self.root_watched = true;
+        }
+        if self.wants(Kind::Valid) {
+            self.watch_days(&self.root.clone(), fresh, printer)
+                .map_err(|e| e.to_string())?;
+        }
+        if self.wants(Kind::Invalid) && self.root.join(INVALID).is_dir() {
+            self.watch_invalid(fresh, printer)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn watch_invalid(&mut self, fresh: bool, printer: &mut Printer) -> std::io::Result<()> {
+        if self.invalid_watched {
+            return Ok(());
+        }
+        let dir = self.root.join(INVALID);
+        match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            Ok(()) => self.invalid_watched = true,
+            Err(e) => {
+                say(&format!("cannot watch {}: {e}", dir.display()));
+                return Ok(());
+            }
+        }
+        self.watch_days(&dir, fresh, printer)
+    }
+
+    fn watch_days(
+        &mut self,
+        parent: &Path,
+        fresh: bool,
+        printer: &mut Printer,
+    ) -> std::io::Result<()> {
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return Ok(());
+        };
+        let mut days: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(is_day))
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        days.sort();
+        for day in days {
+            self.watch_day(&day, fresh, printer)?;
+        }
+        Ok(())
+    }
+
+    /// Watches one day folder; when it is new, prints what is already in it.
+    fn watch_day(&mut self, day: &Path, fresh: bool, printer: &mut Printer) -> std::io::Result<()> {
+        if self.days.contains(day) {
+            return Ok(());
+        }
+        if let Err(e) = self.watcher.watch(day, RecursiveMode::NonRecursive) {
+            say(&format!("cannot watch {}: {e}", day.display()));
+            return Ok(());
+        }
+        self.days.insert(day.to_path_buf());
+        if fresh {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(day)
+                .map(|e| e.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            names.sort();
+            for p in names {
+                self.file(&p, false, printer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: notify::Event, printer: &mut Printer) -> std::io::Result<()> {
+        let closed = matches!(
+            event.kind,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+        );
+        let appeared = matches!(
+            event.kind,
+            EventKind::Create(_)
+                | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Any))
+        ) || closed;
+        if !appeared {
+            return Ok(());
+        }
+        let is_folder = matches!(event.kind, EventKind::Create(CreateKind::Folder));
+        for path in &event.paths {
+            self.appeared(path, is_folder, closed, printer)?;
+        }
+        Ok(())
+    }
+
+    fn appeared(
+        &mut self,
+        path: &Path,
+        is_folder: bool,
+        closed: bool,
+        printer: &mut Printer,
+    ) -> std::io::Result<()> {
+        if path == self.root {
+            if path.is_dir() {
+                if let Err(e) = self.watch_root(true, printer) {
+                    say(&e);
+                }
+            }
+            return Ok(());
+        }
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let invalid_root = self.root.join(INVALID);
+        if parent == self.root {
+            if name == INVALID && self.wants(Kind::Invalid) && path.is_dir() {
+                return self.watch_invalid(true, printer);
+            }
+            if is_day(name) && self.wants(Kind::Valid) && (is_folder || path.is_dir()) {
+                return self.watch_day(path, true, printer);
+            }
+            return Ok(());
+        }
+        if parent == invalid_root {
+            if is_day(name) && self.wants(Kind::Invalid) && (is_folder || path.is_dir()) {
+                return self.watch_day(path, true, printer);
+            }
+            return Ok(());
+        }
+        if self.days.contains(parent) {
+            return self.file(path, closed, printer);
+        }
+        Ok(())
+    }
+
+    /// A file appeared in a watched day folder: print it if it is a new
+    /// matching record. `closed`: its writer is done, so report it if it
+    /// still cannot be read.
+    fn file(&mut self, path: &Path, closed: bool, printer: &mut Printer) -> std::io::Result<()> {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return Ok(());
+        };
+        if name.starts_with('.') {
+            return Ok(());
+        }
+        let Some(file) = FileName::parse(name) else {
+            self.problems.skip(path, "not a record file name");
+            return Ok(());
+        };
+        if Uuid::parse_str(file.id()).is_ok_and(|id| self.seen.contains(&id))
+            || !self.filter.file_may_match(&file)
+        {
+            return Ok(());
+        }
+        self.buf.clear();
+        let read = std::fs::File::open(path).and_then(|f| {
+            use std::io::Read;
+            f.take(crate::store::events_dir::MAX_RECORD_BYTES as u64)
+                .read_to_end(&mut self.buf)
+        });
+        if let Err(e) = read {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                self.problems.skip(path, &e.to_string());
+            }
+            return Ok(());
+        }
+        if !self.filter.bytes_may_match(&self.buf) {
+            return Ok(());
+        }
+        let record = match serde_json::from_slice::<Record>(&self.buf) {
+            Ok(r) => r,
+            // Still being written in place: read again when closed.
+            Err(e) if e.is_eof() && !closed => return Ok(()),
+            Err(e) => {
+                self.problems.skip(path, &format!("not a record ({e})"));
+                return Ok(());
+            }
+        };
+        if !self.filter.matches(&record) || !self.seen.insert(record.id) {
+            return Ok(());
+        }
+        printer.one(&record)
+    }
+}

@@ -1,0 +1,27 @@
+//! Reading `.events/`: the day folders, the record files in them, and the
+//! filters every reading command shares (`ls`, `tail`, `stats`, `trace`,
+//! `gc`).
+//!
+//! Reading is shaped by the layout the sink writes (see `sinks::fs`): the
+//! day folder names the date and the file name carries the event's time,
+//! name and id, so a filter on time or name rules out folders and files
+//! before any is opened. Only the files that survive are read, and a
+//! record is parsed only when its raw bytes could match the remaining
+//! filters. A stray, truncated or corrupt file is reported and skipped.
+
+pub mod events_dir;
+pub mod file_name;
+pub mod filter;
+pub mod found;
+pub mod problems;
+pub mod scan;
+pub mod time_spec;
+pub mod where_clause;
+
+pub use events_dir::{Day, EventsDir, Kind, Scope};
+pub use file_name::FileName;
+pub use filter::Filter;
+pub use found::Found;
+pub use problems::Problems;
+pub use scan::{Order, Scan};
+pub use where_clause::WhereClause;
