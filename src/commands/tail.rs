@@ -36,7 +36,6 @@ pub fn run(global: &GlobalArgs, args: &TailArgs) -> ExitCode {
     let scope = filter.scope(Scope::Valid);
     let format = Format::from_args(&args.output);
     let mut printer = Printer::new(format, args.follow);
-    let mut seen = HashSet::new();
     let dir = match EventsDir::open(&config.events_dir) {
         Ok(d) => d,
         Err(e) => {
@@ -44,35 +43,49 @@ pub fn run(global: &GlobalArgs, args: &TailArgs) -> ExitCode {
             return ExitCode::Failure;
         }
     };
-    let Some(dir) = dir else {
-        if !args.follow {
+    // Watch before reading the latest, so nothing lands unseen in between
+    // (what lands twice is printed once).
+    let mut follow = None;
+    if args.follow {
+        match Follow::new(&config.events_dir, &filter, scope) {
+            Ok(f) => follow = Some(f),
+            Err(e) => {
+                say(&e);
+                return ExitCode::Failure;
+            }
+        }
+    }
+    let mut latest: Vec<Record> = match &dir {
+        Some(dir) => {
+            let mut scan = Scan::new(dir, &filter, scope, Order::NewestFirst);
+            let latest = scan.by_ref().take(args.lines).map(|f| f.record).collect();
+            scan.finish();
+            latest
+        }
+        None if args.follow => {
+            say(&format!(
+                "waiting for {} to be created",
+                config.events_dir.display()
+            ));
+            Vec::new()
+        }
+        None => {
             say(&format!(
                 "no events yet: {} does not exist",
                 config.events_dir.display()
             ));
             return ExitCode::Success;
         }
-        say(&format!(
-            "waiting for {} to be created",
-            config.events_dir.display()
-        ));
-        return follow(&config.events_dir, &filter, scope, printer, seen);
-    };
-    let mut latest: Vec<Record> = {
-        let mut scan = Scan::new(&dir, &filter, scope, Order::NewestFirst);
-        let latest = scan.by_ref().take(args.lines).map(|f| f.record).collect();
-        scan.finish();
-        latest
     };
     latest.reverse();
-    for r in &latest {
-        seen.insert(r.id);
-    }
     let r = printer.batch(&latest);
-    if !args.follow || r.is_err() {
-        return reading::written(r);
+    match (follow, r) {
+        (Some(mut f), Ok(())) => {
+            f.seen.extend(latest.iter().map(|r| r.id));
+            f.run(printer)
+        }
+        (_, r) => reading::written(r),
     }
-    follow(dir.path(), &filter, scope, printer, seen)
 }
 
 /// Prints events, as a table (widths fixed by the first batch) or JSON.
@@ -149,6 +162,7 @@ struct Follow<'a> {
     filter: &'a Filter,
     scope: Scope,
     watcher: notify::RecommendedWatcher,
+    rx: mpsc::Receiver<Msg>,
     /// Day folders being watched.
     days: HashSet<PathBuf>,
     root_watched: bool,
@@ -158,88 +172,118 @@ struct Follow<'a> {
     buf: Vec<u8>,
 }
 
-fn follow(
-    root: &Path,
-    filter: &Filter,
-    scope: Scope,
-    mut printer: Printer,
-    seen: HashSet<Uuid>,
-) -> ExitCode {
-    let (tx, rx) = mpsc::channel();
-    let stop = tx.clone();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    let _ = stop.send(Msg::Stop);
-                }
-            });
-        }
-        Err(e) => say(&format!(
-            "cannot catch Ctrl-C ({e}); it will end tail abruptly"
-        )),
-    }
-    let watcher = match notify::recommended_watcher(move |r| {
-        let _ = tx.send(Msg::Fs(r));
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            say(&format!("cannot watch {}: {e}", root.display()));
-            return ExitCode::Failure;
-        }
-    };
-    let mut f = Follow {
-        root: root.to_path_buf(),
-        filter,
-        scope,
-        watcher,
-        days: HashSet::new(),
-        root_watched: false,
-        invalid_watched: false,
-        seen,
-        problems: Problems::new(),
-        buf: Vec::new(),
-    };
-    let parent = match root.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if root.is_dir() {
-        if let Err(e) = f.watch_root(false, &mut printer) {
-            say(&e);
-            return ExitCode::Failure;
-        }
-    } else if let Err(e) = f.watcher.watch(&parent, RecursiveMode::NonRecursive) {
-        say(&format!("cannot watch {}: {e}", parent.display()));
-        return ExitCode::Failure;
-    } else if root.is_dir() {
-        // Created between the check and the watch.
-        if let Err(e) = f.watch_root(true, &mut printer) {
-            say(&e);
-            return ExitCode::Failure;
-        }
-    }
-    for msg in rx {
-        let r = match msg {
-            Msg::Stop => break,
-            Msg::Fs(Err(e)) => {
-                say(&format!("watching {}: {e}", root.display()));
-                continue;
+impl<'a> Follow<'a> {
+    /// Starts watching `root` (or, until it exists, its parent) and
+    /// catching Ctrl-C; prints nothing yet.
+    fn new(root: &Path, filter: &'a Filter, scope: Scope) -> Result<Follow<'a>, String> {
+        let (tx, rx) = mpsc::channel();
+        let stop = tx.clone();
+        match signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ]) {
+            Ok(mut signals) => {
+                std::thread::spawn(move || {
+                    if signals.forever().next().is_some() {
+                        let _ = stop.send(Msg::Stop);
+                    }
+                });
             }
-            Msg::Fs(Ok(event)) => f.event(event, &mut printer),
-        };
-        if let Err(e) = r {
-            return reading::written(Err(e));
+            Err(e) => say(&format!(
+                "cannot catch Ctrl-C ({e}); it will end tail abruptly"
+            )),
         }
+        // The watcher reports absolute paths (relative ones joined to the
+        // current directory): compare with the same.
+        let root = &std::env::current_dir()
+            .map(|cwd| cwd.join(root))
+            .unwrap_or_else(|_| root.to_path_buf());
+        let watcher = notify::recommended_watcher(move |r| {
+            let _ = tx.send(Msg::Fs(r));
+        })
+        .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
+        let mut f = Follow {
+            root: root.to_path_buf(),
+            filter,
+            scope,
+            watcher,
+            rx,
+            days: HashSet::new(),
+            root_watched: false,
+            invalid_watched: false,
+            seen: HashSet::new(),
+            problems: Problems::new(),
+            buf: Vec::new(),
+        };
+        if root.is_dir() {
+            f.watch_root_quietly()?;
+        } else {
+            let parent = match root.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            f.watcher
+                .watch(&parent, RecursiveMode::NonRecursive)
+                .map_err(|e| format!("cannot watch {}: {e}", parent.display()))?;
+        }
+        Ok(f)
     }
-    reading::written(printer.out.flush())
-}
 
-impl Follow<'_> {
+    /// Prints each new event until interrupted.
+    fn run(mut self, mut printer: Printer) -> ExitCode {
+        if !self.root_watched && self.root.is_dir() {
+            // Created between the first look and the watch on its parent.
+            if let Err(e) = self.watch_root(true, &mut printer) {
+                say(&e);
+                return ExitCode::Failure;
+            }
+        }
+        loop {
+            let r = match self.rx.recv() {
+                Err(_) | Ok(Msg::Stop) => break,
+                Ok(Msg::Fs(Err(e))) => {
+                    say(&format!("watching {}: {e}", self.root.display()));
+                    continue;
+                }
+                Ok(Msg::Fs(Ok(event))) => self.event(event, &mut printer),
+            };
+            if let Err(e) = r {
+                return reading::written(Err(e));
+            }
+        }
+        reading::written(printer.out.flush())
+    }
+
+    /// The initial watches: the events directory and its day folders.
+    fn watch_root_quietly(&mut self) -> Result<(), String> {
+        self.watcher
+            .watch(&self.root, RecursiveMode::NonRecursive)
+            .map_err(|e| format!("cannot watch {}: {e}", self.root.display()))?;
+        self.root_watched = true;
+        let mut parents = Vec::new();
+        if self.wants(Kind::Valid) {
+            parents.push(self.root.clone());
+        }
+        let invalid = self.root.join(INVALID);
+        if self.wants(Kind::Invalid) && invalid.is_dir() {
+            self.watcher
+                .watch(&invalid, RecursiveMode::NonRecursive)
+                .map_err(|e| format!("cannot watch {}: {e}", invalid.display()))?;
+            self.invalid_watched = true;
+            parents.push(invalid);
+        }
+        for parent in parents {
+            for day in day_folders(&parent) {
+                self.watcher
+                    .watch(&day, RecursiveMode::NonRecursive)
+                    .map_err(|e| format!("cannot watch {}: {e}", day.display()))?;
+                self.days.insert(day);
+            }
+        }
+        Ok(())
+    }
+
     fn wants(&self, kind: Kind) -> bool {
         self.scope.kinds().contains(&kind)
     }
@@ -285,17 +329,7 @@ impl Follow<'_> {
         fresh: bool,
         printer: &mut Printer,
     ) -> std::io::Result<()> {
-        let Ok(entries) = std::fs::read_dir(parent) else {
-            return Ok(());
-        };
-        let mut days: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(is_day))
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .collect();
-        days.sort();
-        for day in days {
+        for day in day_folders(parent) {
             self.watch_day(&day, fresh, printer)?;
         }
         Ok(())
@@ -432,4 +466,19 @@ impl Follow<'_> {
         }
         printer.one(&record)
     }
+}
+
+/// The day folders directly under `parent`, sorted.
+fn day_folders(parent: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut days: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(is_day))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    days.sort();
+    days
 }
