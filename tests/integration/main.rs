@@ -9,3 +9,5 @@ mod collector;
 mod install;
 mod otlp;
 mod publish;
+mod read;
+mod tail;
