@@ -139,7 +139,7 @@ impl Collector {
         self.stats.last = self.last.map(format_time);
         if let (Some(f), Some(l)) = (self.first, self.last) {
             let minutes = ((l - f).num_milliseconds() as f64 / 60_000.0).max(1.0);
-            self.stats.per_minute = (self.stats.events as f64 / minutes * 100.0).round() / 100.0;
+            self.stats.per_minute = self.stats.events as f64 / minutes;
         }
         // prefix → (durations, unfinished, unmatched)
         let mut by_prefix: BTreeMap<String, (Vec<i64>, usize, usize)> = BTreeMap::new();
@@ -190,6 +190,15 @@ fn same_key(start: &Mark, finish: &Mark, pair_key: Option<&str>) -> bool {
             .iter()
             .all(|(k, v)| finish.attributes.get(k).is_none_or(|w| w == v)),
     }
+}
+
+/// A rate with three significant digits (at least two decimals).
+fn rate(r: f64) -> String {
+    if r <= 0.0 || !r.is_finite() {
+        return "0".to_string();
+    }
+    let decimals = (2 - r.log10().floor() as i64).clamp(2, 12) as usize;
+    format!("{r:.decimals$}")
 }
 
 /// Nearest-rank percentile of sorted values; 0 when there are none.
@@ -257,7 +266,7 @@ fn text(s: &Stats, style: &Style) -> String {
     }
     t += &format!("{}{}\n", key("first"), s.first.as_deref().unwrap_or("-"));
     t += &format!("{}{}\n", key("last"), s.last.as_deref().unwrap_or("-"));
-    t += &format!("{}{}\n", key("per minute"), s.per_minute);
+    t += &format!("{}{}\n", key("per minute"), rate(s.per_minute));
     let counts = |title: &str, counts: &[Count], paint: Paint| {
         let mut table = Table::new();
         for c in counts {
@@ -307,6 +316,15 @@ fn text(s: &Stats, style: &Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_keep_three_digits() {
+        assert_eq!(rate(8.0 / 671_040.0), "0.0000119");
+        assert_eq!(rate(1.5), "1.50");
+        assert_eq!(rate(0.25), "0.250");
+        assert_eq!(rate(1234.5), "1234.50");
+        assert_eq!(rate(0.0), "0");
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
