@@ -61,7 +61,7 @@ pub enum Command {
     Trace(TraceArgs),
     /// Extract events from Claude Code transcripts, as the hook would have.
     Replay(ReplayArgs),
-    /// Delete old records and dead letters.
+    /// Delete old records and dead letters (a later replay stores them again).
     Gc(GcArgs),
 }
 

@@ -297,12 +297,16 @@ fn text(s: &Stats, style: &Style) -> String {
             if d.unmatched > 0 {
                 notes.push(format!("{} finish without start", d.unmatched));
             }
+            let shown = |label: &str, ms: i64| match d.pairs {
+                0 => format!("{label} -"),
+                _ => format!("{label} {}", duration_text(ms)),
+            };
             table.push(vec![
                 (d.name.clone(), Paint::Cyan),
                 (format!("{} pairs", d.pairs), Paint::None),
-                (format!("p50 {}", duration_text(d.p50_ms)), Paint::None),
-                (format!("p90 {}", duration_text(d.p90_ms)), Paint::None),
-                (format!("max {}", duration_text(d.max_ms)), Paint::None),
+                (shown("p50", d.p50_ms), Paint::None),
+                (shown("p90", d.p90_ms), Paint::None),
+                (shown("max", d.max_ms), Paint::None),
                 (notes.join(", "), Paint::Yellow),
             ]);
         }

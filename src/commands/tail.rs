@@ -217,7 +217,7 @@ impl<'a> Follow<'a> {
             buf: Vec::new(),
         };
         if root.is_dir() {
-            f.watch_root_quietly()?;
+            f.watch_existing()?;
         } else {
             let parent = match root.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -234,7 +234,7 @@ impl<'a> Follow<'a> {
     fn run(mut self, mut printer: Printer) -> ExitCode {
         if !self.root_watched && self.root.is_dir() {
             // Created between the first look and the watch on its parent.
-            if let Err(e) = self.watch_root(true, &mut printer) {
+            if let Err(e) = self.adopt_root(&mut printer) {
                 say(&e);
                 return ExitCode::Failure;
             }
@@ -256,7 +256,7 @@ impl<'a> Follow<'a> {
     }
 
     /// The initial watches: the events directory and its day folders.
-    fn watch_root_quietly(&mut self) -> Result<(), String> {
+    fn watch_existing(&mut self) -> Result<(), String> {
         self.watcher
             .watch(&self.root, RecursiveMode::NonRecursive)
             .map_err(|e| format!("cannot watch {}: {e}", self.root.display()))?;
@@ -288,9 +288,9 @@ impl<'a> Follow<'a> {
         self.scope.kinds().contains(&kind)
     }
 
-    /// Watches the events directory and its day folders; `fresh` when it
-    /// appeared while following, so everything in it is new.
-    fn watch_root(&mut self, fresh: bool, printer: &mut Printer) -> Result<(), String> {
+    /// The events directory appeared while following: watch it and its day
+    /// folders, and print what is already in them (all of it is new).
+    fn adopt_root(&mut self, printer: &mut Printer) -> Result<(), String> {
         if !self.root_watched {
             self.watcher
                 .watch(&self.root, RecursiveMode::NonRecursive)
@@ -298,17 +298,16 @@ impl<'a> Follow<'a> {
             self.root_watched = true;
         }
         if self.wants(Kind::Valid) {
-            self.watch_days(&self.root.clone(), fresh, printer)
+            self.adopt_days(&self.root.clone(), printer)
                 .map_err(|e| e.to_string())?;
         }
         if self.wants(Kind::Invalid) && self.root.join(INVALID).is_dir() {
-            self.watch_invalid(fresh, printer)
-                .map_err(|e| e.to_string())?;
+            self.adopt_invalid(printer).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
-    fn watch_invalid(&mut self, fresh: bool, printer: &mut Printer) -> std::io::Result<()> {
+    fn adopt_invalid(&mut self, printer: &mut Printer) -> std::io::Result<()> {
         if self.invalid_watched {
             return Ok(());
         }
@@ -320,23 +319,17 @@ impl<'a> Follow<'a> {
                 return Ok(());
             }
         }
-        self.watch_days(&dir, fresh, printer)
+        self.adopt_days(&dir, printer)
     }
 
-    fn watch_days(
-        &mut self,
-        parent: &Path,
-        fresh: bool,
-        printer: &mut Printer,
-    ) -> std::io::Result<()> {
+    fn adopt_days(&mut self, parent: &Path, printer: &mut Printer) -> std::io::Result<()> {
         for day in day_folders(parent) {
-            self.watch_day(&day, fresh, printer)?;
+            self.adopt_day(&day, printer)?;
         }
         Ok(())
     }
 
-    /// Watches one day folder; when it is new, prints what is already in it.
-    fn watch_day(&mut self, day: &Path, fresh: bool, printer: &mut Printer) -> std::io::Result<()> {
+    fn adopt_day(&mut self, day: &Path, printer: &mut Printer) -> std::io::Result<()> {
         if self.days.contains(day) {
             return Ok(());
         }
@@ -345,14 +338,13 @@ impl<'a> Follow<'a> {
             return Ok(());
         }
         self.days.insert(day.to_path_buf());
-        if fresh {
-            let mut names: Vec<PathBuf> = std::fs::read_dir(day)
-                .map(|e| e.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
-            names.sort();
-            for p in names {
-                self.file(&p, false, printer)?;
-            }
+        // Files may have landed before the watch did.
+        let mut names: Vec<PathBuf> = std::fs::read_dir(day)
+            .map(|e| e.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        for p in names {
+            self.file(&p, false, printer)?;
         }
         Ok(())
     }
@@ -386,7 +378,7 @@ impl<'a> Follow<'a> {
     ) -> std::io::Result<()> {
         if path == self.root {
             if path.is_dir() {
-                if let Err(e) = self.watch_root(true, printer) {
+                if let Err(e) = self.adopt_root(printer) {
                     say(&e);
                 }
             }
@@ -399,16 +391,16 @@ impl<'a> Follow<'a> {
         let invalid_root = self.root.join(INVALID);
         if parent == self.root {
             if name == INVALID && self.wants(Kind::Invalid) && path.is_dir() {
-                return self.watch_invalid(true, printer);
+                return self.adopt_invalid(printer);
             }
             if is_day(name) && self.wants(Kind::Valid) && (is_folder || path.is_dir()) {
-                return self.watch_day(path, true, printer);
+                return self.adopt_day(path, printer);
             }
             return Ok(());
         }
         if parent == invalid_root {
             if is_day(name) && self.wants(Kind::Invalid) && (is_folder || path.is_dir()) {
-                return self.watch_day(path, true, printer);
+                return self.adopt_day(path, printer);
             }
             return Ok(());
         }

@@ -169,6 +169,15 @@ fn stats_pairs_starts_and_finishes_of_one_run_by_key() {
         .json();
     assert_eq!(s["durations"][0]["pairs"], 0);
     assert_eq!(s["durations"][0]["unfinished"], 3);
+    let text = env
+        .test()
+        .args(&["stats", "--pair-key", "cache_path"])
+        .run()
+        .stdout;
+    assert!(
+        text.contains("urlCacher.cacheCheck  0 pairs  p50 -  p90 -  max -  3 unfinished, 3 finish"),
+        "{text}"
+    );
     let s = env
         .test()
         .args(&["stats", "--json", "--pair-key", "url"])
