@@ -65,3 +65,18 @@ impl Style {
         format!("\x1b[{}m{text}\x1b[0m", paint.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_when_asked() {
+        let on = Style { color: true };
+        assert_eq!(on.paint(Paint::Red, "x"), "\x1b[31mx\x1b[0m");
+        assert_eq!(on.paint(Paint::None, "x"), "x");
+        assert_eq!(on.paint(Paint::Red, ""), "");
+        assert_eq!(Style::plain().paint(Paint::Red, "x"), "x");
+        assert!(!Style::new(false).color());
+    }
+}
