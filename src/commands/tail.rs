@@ -241,7 +241,10 @@ impl<'a> Follow<'a> {
         }
         loop {
             let r = match self.rx.recv() {
-                Err(_) | Ok(Msg::Stop) => break,
+                Err(_) | Ok(Msg::Stop) => {
+                    self.problems.finish();
+                    break;
+                }
                 Ok(Msg::Fs(Err(e))) => {
                     say(&format!("watching {}: {e}", self.root.display()));
                     continue;
@@ -359,6 +362,20 @@ impl<'a> Follow<'a> {
             EventKind::Create(_)
                 | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Any))
         ) || closed;
+        let gone = matches!(
+            event.kind,
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+        );
+        if gone {
+            // A folder deleted (by gc) loses its watch; if it comes back, it
+            // is new and must be watched again.
+            for path in &event.paths {
+                self.days.remove(path);
+                if *path == self.root.join(INVALID) {
+                    self.invalid_watched = false;
+                }
+            }
+        }
         if !appeared {
             return Ok(());
         }

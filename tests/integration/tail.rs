@@ -283,3 +283,50 @@ fn follow_reads_a_file_written_in_place_once_it_is_complete() {
         "a file being written is not reported as corrupt"
     );
 }
+
+#[test]
+fn follow_sees_a_day_folder_that_gc_deleted_come_back() {
+    let env = Env::new();
+    emit(
+        &env,
+        "s-gc",
+        None,
+        "toolu_1",
+        &[validated("https://old/", "2026-05-05T00:00:00Z")],
+    );
+    emit(
+        &env,
+        "s-gc",
+        None,
+        "toolu_0",
+        &[event(
+            "urlCacher.cacheFailed",
+            "2026-05-05T00:00:00Z",
+            json!({"url": "https://x/"}),
+        )],
+    );
+    let f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "0"]));
+    std::thread::sleep(Duration::from_millis(300));
+    env.test()
+        .args(&["gc", "--keep", "0"])
+        .stdout_has("2 empty day folders")
+        .run();
+    assert!(!env.events().join("2026-05-05").exists());
+    emit(
+        &env,
+        "s-gc",
+        None,
+        "toolu_2",
+        &[validated("https://again/", "2026-05-05T01:00:00Z")],
+    );
+    assert_eq!(f.next()["attributes"]["url"], "https://again/");
+    emit(
+        &env,
+        "s-gc",
+        None,
+        "toolu_3",
+        &[validated("https://more/", "2026-05-05T02:00:00Z")],
+    );
+    assert_eq!(f.next()["attributes"]["url"], "https://more/");
+    assert_eq!(f.interrupt().0, Some(0));
+}
