@@ -67,6 +67,7 @@ pub enum Command {
 
 /// The filters every reading command takes.
 #[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Filters")]
 pub struct FilterArgs {
     /// Event names matching this glob (e.g. 'urlCacher.cache*')
     #[arg(long, value_name = "GLOB")]
@@ -96,6 +97,7 @@ pub struct FilterArgs {
 
 /// Output for scripts instead of the text view.
 #[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Print JSON (records as stored, in one array)
     #[arg(long, conflicts_with = "jsonl")]
@@ -107,16 +109,16 @@ pub struct OutputArgs {
 
 #[derive(Debug, Default, Args)]
 pub struct LsArgs {
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
     /// Show at most N events
     #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
     /// Newest first
     #[arg(long, short = 'r')]
     pub reverse: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Default, Args)]
@@ -131,27 +133,27 @@ pub struct ShowArgs {
 
 #[derive(Debug, Default, Args)]
 pub struct TailArgs {
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
     /// How many of the latest events to show first
     #[arg(long, short = 'n', value_name = "N", default_value_t = 10)]
     pub lines: usize,
     /// Keep running and print each new event as it lands (Ctrl-C ends)
     #[arg(long, short = 'f')]
     pub follow: bool,
-}
-
-#[derive(Debug, Default, Args)]
-pub struct StatsArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct StatsArgs {
     /// Pair start and finish events on this attribute only [default: every attribute both carry]
     #[arg(long, value_name = "ATTR")]
     pub pair_key: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Default, Args)]
