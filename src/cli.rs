@@ -178,6 +178,8 @@ pub struct ReplayArgs {
     /// No progress bar, even on a terminal
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 #[derive(Debug, Default, Args)]

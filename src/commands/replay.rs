@@ -9,6 +9,11 @@
 //! with the size of the tree. The paths named are read wherever they are
 //! (the transcript roots only guard the hook), with no byte cap per file.
 //!
+//! When the OTLP sink is on, each transcript's new records are exported as
+//! the hook exports them, and each subagent transcript gives its run's span
+//! (from its first to its last line); a span the hook already exported is
+//! not sent again (the spool claims span ids once).
+//!
 //! After `gc` deleted records, replay stores them again: their ids are no
 //! longer in the id index.
 
@@ -18,10 +23,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::publish;
-use super::reading::{self, say};
+use super::reading::say;
 use crate::cli::{GlobalArgs, ReplayArgs};
+use crate::config::{self, Config, Settings, Sources};
+use crate::enrich::Span;
+use crate::enrich::enricher::parse_time;
 use crate::exit_code::ExitCode;
 use crate::input::{Source, transcript};
+use crate::sinks::otlp;
 use crate::view::Progress;
 
 /// What a replay did.
@@ -36,11 +45,14 @@ pub struct Summary {
     pub stored_invalid: usize,
     pub present: usize,
     pub failed: usize,
+    /// Sent to the OTLP collector (when the sink is on).
+    pub otlp_events: u64,
+    pub otlp_spans: u64,
     pub seconds: f64,
 }
 
 pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> ExitCode {
-    let mut config = reading::config(global);
+    let mut config = resolve(global, args);
     // A replay is one long run: the hook's per-call marker cap is not for it.
     config.limits.max_markers = u64::MAX;
     let mut summary = Summary::default();
@@ -56,8 +68,10 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> ExitCode {
         max_line_bytes: config.limits.max_marker_bytes.max(1 << 20) as usize * 4,
     };
     let mut pipeline = publish::pipeline(&config);
+    pipeline.keep_new_records(config.otlp.is_some());
     for (path, size) in &files {
-        match transcript::read(path, &[], &limits, &base_source(path)) {
+        let base = base_source(path);
+        match transcript::read(path, &[], &limits, &base) {
             Ok(t) => {
                 summary.files += 1;
                 summary.bytes += t.bytes;
@@ -68,6 +82,15 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> ExitCode {
                 for e in &t.entries {
                     pipeline.process(&e.text);
                 }
+                if config.otlp.is_some() {
+                    let spans: Vec<Span> = run_span(path, &base, &t).into_iter().collect();
+                    let outcome = otlp::export(&config, &pipeline.report.new_records, &spans);
+                    summary.otlp_events += outcome.sent_events;
+                    summary.otlp_spans += outcome.sent_spans;
+                    for m in &outcome.messages {
+                        progress_say(&progress, m);
+                    }
+                }
             }
             Err(e) => {
                 summary.unreadable += 1;
@@ -76,6 +99,7 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> ExitCode {
         }
         pipeline.forget_seen();
         pipeline.report.rejected.clear();
+        pipeline.report.new_records.clear();
         for e in pipeline.report.errors.drain(..) {
             progress_say(&progress, &e);
         }
@@ -92,23 +116,70 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> ExitCode {
     summary.present = report.present;
     summary.failed = report.failed;
     summary.seconds = progress.elapsed().as_secs_f64();
-    let mut out = reading::stdout();
+    let mut out = super::reading::stdout();
     let r = if args.json {
         serde_json::to_writer_pretty(&mut out, &summary)
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        writeln!(out, "{}", text(&summary, &config.events_dir))
+        writeln!(out, "{}", text(&summary, &config))
     };
     let r = r.and_then(|()| out.flush());
-    match reading::written(r) {
+    match super::reading::written(r) {
         ExitCode::Success if summary.unreadable == 0 && summary.failed == 0 => ExitCode::Success,
         ExitCode::Success => ExitCode::Failure,
         code => code,
     }
 }
 
-fn text(s: &Summary, events_dir: &Path) -> String {
+/// The settings, with the OTLP flags as `publish` takes them.
+fn resolve(global: &GlobalArgs, args: &ReplayArgs) -> Config {
+    let sources = Sources::process();
+    let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
+    let mut warnings = Vec::new();
+    let flags = Settings::from_flags(global).with_otlp_flags(&args.otlp, &mut warnings);
+    let config = Config::resolve(flags, project, &sources);
+    for w in warnings.iter().chain(&config.warnings) {
+        say(w);
+    }
+    config
+}
+
+/// The span of the run a subagent transcript records, as SubagentStop
+/// gives it: from its first to its last conversation line.
+fn run_span(path: &Path, base: &Source, t: &transcript::Transcript) -> Option<Span> {
+    base.agent_id.as_ref()?;
+    let start = parse_time(t.first_timestamp.as_deref()?)?;
+    let end = parse_time(t.last_timestamp.as_deref()?)?;
+    let mut source = base.clone();
+    // The lines know the session better than the path does.
+    if let Some(s) = t
+        .entries
+        .iter()
+        .find_map(|e| e.text.source.session_id.clone())
+    {
+        source.session_id = Some(s);
+    }
+    source.agent_type = t
+        .entries
+        .iter()
+        .find_map(|e| e.text.source.agent_type.clone())
+        .or_else(|| meta_agent_type(path));
+    source.tool_use_id = t.launched_by.clone();
+    source.tool_name = t.launched_by.as_ref().map(|_| "Agent".to_string());
+    Span::agent_run(&source, t.model.as_deref(), start, end)
+}
+
+/// `agentType` from the `agent-<id>.meta.json` beside a subagent transcript.
+fn meta_agent_type(path: &Path) -> Option<String> {
+    let meta = path.with_extension("meta.json");
+    let text = std::fs::read_to_string(meta).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(v.get("agentType")?.as_str()?.to_string())
+}
+
+fn text(s: &Summary, config: &Config) -> String {
+    let events_dir = &config.events_dir;
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut t = format!(
@@ -126,6 +197,12 @@ fn text(s: &Summary, events_dir: &Path) -> String {
     }
     if s.unreadable > 0 {
         t += &format!(", {} unreadable", plural(s.unreadable, "file", "files"));
+    }
+    if config.otlp.is_some() {
+        t += &format!(
+            "; otlp: sent {} event(s) and {} span(s)",
+            s.otlp_events, s.otlp_spans
+        );
     }
     t
 }

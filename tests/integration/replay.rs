@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::collector::Collector;
 use crate::read::{BG_SESSION, FG_AGENT, FG_SESSION, published, session_fixtures};
-use crate::test::{Env, REPO, copy_dir};
+use crate::test::{Env, REPO};
 
 fn projects(env: &Env) -> PathBuf {
     env.home().join(".claude/projects/-home-dev-project")
@@ -247,15 +248,89 @@ fn replay_stores_events_that_gc_deleted() {
 }
 
 #[test]
-fn replay_of_the_shared_captures_matches_the_repository_copy() {
-    // The issue names ../shared/claude-code-2.1.328/ (beside the clone, as
-    // in CI); the other tests use the repository's copy of it.
-    let shared = Path::new(REPO).join("../shared/claude-code-2.1.328/transcripts");
-    assert!(shared.is_dir(), "{} is missing", shared.display());
+fn replay_exports_to_the_collector_what_the_hook_did_not() {
+    let collector = Collector::start();
     let env = Env::new();
-    let copy = env.root().join("shared");
-    copy_dir(&shared, &copy);
-    let s = replay(&env, &[copy]);
-    assert_eq!(s["stored"], 6);
-    assert_eq!(ids(&env.records()), ids(&published().records()));
+    let out = env
+        .test()
+        .var("EVENT_PUBLISHER_OTLP_ENDPOINT", collector.http())
+        .args(&["replay"])
+        .arg(env.home().join(".claude/projects"))
+        .stderr("")
+        .run();
+    assert!(
+        out.stdout.contains("; otlp: sent 6 event(s) and 2 span(s)"),
+        "{}",
+        out.stdout
+    );
+    let got = collector.wait_for(6, 2);
+    assert_eq!(got.logs.len(), 6);
+    let records = env.records();
+    for r in &records {
+        let log = got
+            .logs
+            .iter()
+            .find(|l| l.attributes["log.record.uid"] == r["id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(log.span_id, r["span_id"].as_str().unwrap());
+    }
+    // Each subagent transcript is its run's span, with the records' span id.
+    assert_eq!(got.spans.len(), 2);
+    for span in &got.spans {
+        assert_eq!(span.name, "invoke_agent general-purpose");
+        assert!(
+            records
+                .iter()
+                .any(|r| r["span_id"] == span.span_id.as_str())
+        );
+        assert!(span.end > span.start);
+    }
+    // Again: nothing new to send.
+    let again = env
+        .test()
+        .var("EVENT_PUBLISHER_OTLP_ENDPOINT", collector.http())
+        .args(&["replay", "--json"])
+        .arg(env.home().join(".claude/projects"))
+        .run()
+        .json();
+    assert_eq!(
+        (again["otlp_events"].as_u64(), again["otlp_spans"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn replay_after_the_hook_sends_the_collector_nothing_new() {
+    let collector = Collector::start();
+    let env = Env::new();
+    for f in session_fixtures(true) {
+        env.test()
+            .var("EVENT_PUBLISHER_OTLP_ENDPOINT", collector.http())
+            .args(&["publish"])
+            .fixture(&f)
+            .stdout("")
+            .run();
+    }
+    let got = collector.wait_for(3, 1);
+    let (logs, spans) = (got.logs.len(), got.spans.len());
+    let s = env
+        .test()
+        .var("EVENT_PUBLISHER_OTLP_ENDPOINT", collector.http())
+        .args(&["replay", "--json"])
+        .arg(projects(&env).join(format!("{FG_SESSION}.jsonl")))
+        .arg(projects(&env).join(FG_SESSION))
+        .stderr("")
+        .run()
+        .json();
+    assert_eq!(
+        (
+            s["stored"].as_u64(),
+            s["otlp_events"].as_u64(),
+            s["otlp_spans"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = collector.received();
+    assert_eq!((after.logs.len(), after.spans.len()), (logs, spans));
 }
