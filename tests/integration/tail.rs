@@ -32,7 +32,8 @@ fn tail_shows_the_latest_events_oldest_of_them_first() {
     assert_eq!(only, fg[2..]);
 }
 
-/// A running `tail -f`, its stdout lines arriving on a channel.
+/// A running `tail -f`, its stdout lines arriving on a channel; killed
+/// when dropped, so a failing test leaves no process behind.
 struct Follower {
     child: Child,
     lines: Receiver<String>,
@@ -77,7 +78,7 @@ impl Follower {
     }
 
     /// Ends it as Ctrl-C does; returns its exit code and stderr.
-    fn interrupt(mut self) -> (Option<i32>, String) {
+    fn interrupt(&mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         let sent = std::process::Command::new("kill")
             .args(["-INT", &pid])
@@ -98,8 +99,14 @@ impl Follower {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = self.child.kill();
         panic!("tail -f did not end on SIGINT");
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -110,7 +117,7 @@ fn validated(url: &str, ts: &str) -> Value {
 #[test]
 fn follow_prints_new_events_as_they_land_and_ends_on_sigint() {
     let env = published();
-    let f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "1"]));
+    let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "1"]));
     let latest = ids(&env
         .test()
         .args(&["ls", "--jsonl", "--reverse", "-n", "1"])
@@ -161,7 +168,7 @@ fn follow_prints_new_events_as_they_land_and_ends_on_sigint() {
 fn follow_applies_the_filters() {
     let env = published();
     // A relative events directory works too.
-    let f = Follower::start(env.test().args(&[
+    let mut f = Follower::start(env.test().args(&[
         "--events-dir",
         ".events",
         "tail",
@@ -196,7 +203,7 @@ fn follow_applies_the_filters() {
 #[test]
 fn follow_invalid_shows_new_dead_letters() {
     let env = published();
-    let f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "--invalid"]));
+    let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "--invalid"]));
     std::thread::sleep(Duration::from_millis(300));
     // invalid/ and its day folder do not exist yet.
     assert!(!env.events().join("invalid").exists());
@@ -228,7 +235,7 @@ fn follow_invalid_shows_new_dead_letters() {
 #[test]
 fn follow_waits_for_the_events_dir_to_be_created() {
     let env = Env::new();
-    let f = Follower::start(env.test().args(&["tail", "-f", "--jsonl"]));
+    let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl"]));
     std::thread::sleep(Duration::from_millis(300));
     emit(
         &env,
@@ -257,7 +264,7 @@ fn follow_waits_for_the_events_dir_to_be_created() {
 #[test]
 fn follow_reads_a_file_written_in_place_once_it_is_complete() {
     let env = published();
-    let f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "0"]));
+    let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "0"]));
     std::thread::sleep(Duration::from_millis(300));
     // Another writer creates the file first and fills it later.
     let mut record = env.records()[0].clone();
@@ -305,7 +312,7 @@ fn follow_sees_a_day_folder_that_gc_deleted_come_back() {
             json!({"url": "https://x/"}),
         )],
     );
-    let f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "0"]));
+    let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "0"]));
     std::thread::sleep(Duration::from_millis(300));
     env.test()
         .args(&["gc", "--keep", "0"])
