@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
+use crate::redact::CustomPattern;
 use crate::validate::UnknownEvents;
 
 /// The project config file, relative to the project directory.
@@ -32,6 +33,17 @@ pub struct Settings {
     /// Transcripts are only read below these directories.
     pub transcript_roots: Option<Vec<PathBuf>>,
     pub limits: LimitSettings,
+    pub redaction: RedactionSettings,
+}
+
+/// The `redaction` section. Patterns and attribute names add up across the
+/// files (a user's and a project's both apply); `enabled` is layered.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionSettings {
+    pub enabled: Option<bool>,
+    pub patterns: Vec<CustomPattern>,
+    pub attributes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -66,6 +78,11 @@ impl Settings {
                     .limits
                     .max_transcript_bytes
                     .or(lower.limits.max_transcript_bytes),
+            },
+            redaction: RedactionSettings {
+                enabled: self.redaction.enabled.or(lower.redaction.enabled),
+                patterns: [self.redaction.patterns, lower.redaction.patterns].concat(),
+                attributes: [self.redaction.attributes, lower.redaction.attributes].concat(),
             },
         }
     }
@@ -136,6 +153,15 @@ impl Settings {
                 None
             }
         });
+        let redaction = var("REDACTION").and_then(|v| match parse_bool(&v) {
+            Some(b) => Some(b),
+            None => {
+                warnings.push(format!(
+                    "{ENV_PREFIX}REDACTION={v:?} is not on or off; ignored"
+                ));
+                None
+            }
+        });
         Settings {
             events_dir: var("EVENTS_DIR").map(PathBuf::from),
             schemas_dir: var("SCHEMAS_DIR").map(PathBuf::from),
@@ -143,6 +169,10 @@ impl Settings {
             feedback,
             transcript_roots: var("TRANSCRIPT_ROOTS").map(|v| std::env::split_paths(&v).collect()),
             limits,
+            redaction: RedactionSettings {
+                enabled: redaction,
+                ..RedactionSettings::default()
+            },
         }
     }
 
@@ -203,6 +233,7 @@ pub struct Config {
     pub feedback: bool,
     pub transcript_roots: Vec<PathBuf>,
     pub limits: Limits,
+    pub redaction: RedactionSettings,
     /// Problems met while resolving (bad files, bad values), one line each.
     pub warnings: Vec<String>,
 }
@@ -282,6 +313,7 @@ impl Config {
                     .max_transcript_bytes
                     .unwrap_or(d.max_transcript_bytes),
             },
+            redaction: s.redaction,
             project_dir: project,
             warnings,
         }

@@ -4,7 +4,7 @@
 //! The pipeline, one module per stage:
 //! `input` (hook payload, transcript) → `extract` (markers) → `validate`
 //! (JSON Schemas) → `enrich` (ids, trace context, records) → `sinks` (fs,
-//! otlp). `pipeline` runs the stages; `commands` holds one module per
+//! otlp), with `redact` between validation and enrichment. `pipeline` runs the stages; `commands` holds one module per
 //! subcommand; `cli` parses and `config` resolves the settings.
 
 pub mod cli;
@@ -16,5 +16,6 @@ pub mod exit_code;
 pub mod extract;
 pub mod input;
 pub mod pipeline;
+pub mod redact;
 pub mod sinks;
 pub mod validate;

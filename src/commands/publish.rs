@@ -13,6 +13,7 @@ use crate::exit_code::ExitCode;
 use crate::extract::{Origin, Scanner};
 use crate::input::{Payload, transcript};
 use crate::pipeline::{Pipeline, Report, marker_digest};
+use crate::redact::Redactor;
 use crate::sinks::FsSink;
 use crate::validate::SchemaSet;
 
@@ -152,13 +153,20 @@ pub fn pipeline(config: &Config) -> Pipeline {
     let scanner = Scanner::new(config.limits.max_marker_bytes.min(usize::MAX as u64) as usize);
     let schemas = SchemaSet::new(Some(config.schemas_dir.clone()), config.unknown_events);
     let sink = FsSink::open(&config.events_dir).map_err(|e| e.to_string());
-    Pipeline::new(
+    let mut p = Pipeline::new(
         scanner,
         schemas,
         Enricher::new(Utc::now()),
         sink,
         config.limits.max_markers as usize,
-    )
+    );
+    let r = &config.redaction;
+    p.redact_with(Redactor::new(
+        r.enabled.unwrap_or(true),
+        r.patterns.clone(),
+        r.attributes.clone(),
+    ));
+    p
 }
 
 fn flag_settings(global: &GlobalArgs, args: &PublishArgs) -> Settings {

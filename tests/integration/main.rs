@@ -7,3 +7,4 @@ mod agent;
 mod check;
 mod install;
 mod publish;
+mod redaction;
