@@ -34,6 +34,8 @@ pub struct Settings {
     pub transcript_roots: Option<Vec<PathBuf>>,
     pub limits: LimitSettings,
     pub redaction: RedactionSettings,
+    /// `publish` ends by then, whatever happens (see `watchdog`).
+    pub deadline_ms: Option<u64>,
 }
 
 /// The `redaction` section. Patterns and attribute names add up across the
@@ -79,6 +81,7 @@ impl Settings {
                     .max_transcript_bytes
                     .or(lower.limits.max_transcript_bytes),
             },
+            deadline_ms: self.deadline_ms.or(lower.deadline_ms),
             redaction: RedactionSettings {
                 enabled: self.redaction.enabled.or(lower.redaction.enabled),
                 patterns: [self.redaction.patterns, lower.redaction.patterns].concat(),
@@ -134,6 +137,7 @@ impl Settings {
             max_markers: number("MAX_MARKERS"),
             max_transcript_bytes: number("MAX_TRANSCRIPT_BYTES"),
         };
+        let deadline_ms = number("DEADLINE_MS");
         let unknown_events = var("UNKNOWN_EVENTS").and_then(|v| match v.as_str() {
             "reject" => Some(UnknownEvents::Reject),
             "accept" => Some(UnknownEvents::Accept),
@@ -169,6 +173,7 @@ impl Settings {
             feedback,
             transcript_roots: var("TRANSCRIPT_ROOTS").map(|v| std::env::split_paths(&v).collect()),
             limits,
+            deadline_ms,
             redaction: RedactionSettings {
                 enabled: redaction,
                 ..RedactionSettings::default()
@@ -234,6 +239,7 @@ pub struct Config {
     pub transcript_roots: Vec<PathBuf>,
     pub limits: Limits,
     pub redaction: RedactionSettings,
+    pub deadline_ms: u64,
     /// Problems met while resolving (bad files, bad values), one line each.
     pub warnings: Vec<String>,
 }
@@ -314,6 +320,9 @@ impl Config {
                     .unwrap_or(d.max_transcript_bytes),
             },
             redaction: s.redaction,
+            deadline_ms: s
+                .deadline_ms
+                .unwrap_or(crate::watchdog::DEFAULT_DEADLINE_MS),
             project_dir: project,
             warnings,
         }

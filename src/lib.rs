@@ -19,3 +19,4 @@ pub mod pipeline;
 pub mod redact;
 pub mod sinks;
 pub mod validate;
+pub mod watchdog;

@@ -16,6 +16,7 @@ use crate::pipeline::{Pipeline, Report, marker_digest};
 use crate::redact::Redactor;
 use crate::sinks::FsSink;
 use crate::validate::SchemaSet;
+use crate::watchdog;
 
 pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
     let stdin = std::io::stdin();
@@ -24,9 +25,10 @@ pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
         return ExitCode::Success;
     }
     let env = |k: &str| std::env::var(k).ok();
-    // The payload cap is needed before the payload (and so the project's
-    // config file) is known: flags and environment decide it.
+    // The payload cap and the deadline are needed before the payload (and so
+    // the project's config file) is known: flags and environment decide them.
     let early = Settings::from_env(&env, &mut Vec::new());
+    watchdog::arm(early.deadline_ms.unwrap_or(watchdog::DEFAULT_DEADLINE_MS));
     let max_payload = args
         .max_payload_bytes
         .or(early.limits.max_payload_bytes)
@@ -92,6 +94,7 @@ pub fn publish(
     for w in &config.warnings {
         say(w);
     }
+    watchdog::reset(config.deadline_ms);
     let mut pipeline = pipeline(&config);
     let mut capped = false;
     for text in &texts {

@@ -8,3 +8,4 @@ mod check;
 mod install;
 mod publish;
 mod redaction;
+mod watchdog;
