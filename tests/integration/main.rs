@@ -4,6 +4,7 @@
 mod test;
 
 mod agent;
+mod bad_input;
 mod check;
 mod install;
 mod publish;
