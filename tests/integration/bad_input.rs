@@ -472,6 +472,9 @@ fn broken_schema_files() {
     }
 }
 
+/// A case's name, transcript path and extra environment.
+type TranscriptCase<'a> = (&'a str, PathBuf, Vec<(&'a str, String)>);
+
 /// SubagentStop with a hostile `agent_transcript_path`: the transcript is
 /// refused or read within its caps, and the final message's event is kept.
 #[test]
@@ -493,7 +496,7 @@ fn hostile_transcript_paths() {
     std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
     let dir = projects.join("dir.jsonl");
     std::fs::create_dir(&dir).unwrap();
-    let cases: Vec<(&str, PathBuf, Vec<(&str, String)>)> = vec![
+    let cases: Vec<TranscriptCase> = vec![
         ("transcript /dev/zero", "/dev/zero".into(), vec![]),
         (
             "transcript /dev/zero inside the roots",
