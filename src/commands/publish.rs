@@ -134,8 +134,17 @@ pub fn publish(
         }
     }
     let report = pipeline.finish();
-    for e in &report.errors {
+    // A full disk fails every record the same way: a few lines, then a count.
+    const SHOWN: usize = 3;
+    for e in report.errors.iter().take(SHOWN) {
         say(e);
+    }
+    if report.errors.len() > SHOWN {
+        say(&format!(
+            "{} more problems like these; {} event(s) not stored in all",
+            report.errors.len() - SHOWN,
+            report.failed
+        ));
     }
     if report.capped {
         say(&format!(
