@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/project"
 cp -r schemas "$work/project/schemas"
-CLAUDE_PROJECT_DIR="$work/project" HOME="$work" XDG_CONFIG_HOME="$work/config" \
+env ${EXTRA_ENV:-} CLAUDE_PROJECT_DIR="$work/project" HOME="$work" XDG_CONFIG_HOME="$work/config" \
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" publish \
   < "$fixture" > /dev/null 2> "$work/log"
 ir=$(grep -E '^summary:|^totals:' "$work/cg.out" | head -1 | awk '{print $2}')

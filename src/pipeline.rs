@@ -134,8 +134,11 @@ impl Pipeline {
         if let Ok(event) = &mut marker.event {
             self.redactor.redact_object(event);
         }
-        if let Some(raw) = self.redactor.redact_text(&marker.raw) {
-            marker.raw = raw;
+        // The raw text is kept for dead letters only.
+        if !problems.is_empty() {
+            if let Some(raw) = self.redactor.redact_text(&marker.raw) {
+                marker.raw = raw;
+            }
         }
         let record = self.enricher.record(
             id,

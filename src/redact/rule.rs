@@ -3,7 +3,7 @@
 //! the prefilter hits, so a hook whose events hold no secret-looking text
 //! compiles no regex at all.
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr2};
 use regex::Captures;
 
 /// The text put in place of a secret of kind `kind`.
@@ -11,23 +11,20 @@ pub fn marker(kind: &str) -> String {
     format!("[REDACTED:{kind}]")
 }
 
-/// What a rule may look at before its regex is compiled: the text, and its
-/// ASCII lowercase form, computed once and only when a rule needs it.
+/// What a rule may look at before its regex is compiled. Needles are
+/// short and hook texts mostly short, so a search is `memchr` for the
+/// needle's first byte and a compare at each hit: no searcher to build.
 pub struct Probe<'a> {
     pub text: &'a str,
-    lower: std::cell::OnceCell<String>,
 }
 
 impl<'a> Probe<'a> {
     pub fn new(text: &'a str) -> Self {
-        Probe {
-            text,
-            lower: std::cell::OnceCell::new(),
-        }
+        Probe { text }
     }
 
     fn has(&self, needle: &str) -> bool {
-        memmem::find(self.text.as_bytes(), needle.as_bytes()).is_some()
+        find(self.text.as_bytes(), needle.as_bytes(), false)
     }
 
     fn has_byte(&self, b: u8) -> bool {
@@ -36,14 +33,35 @@ impl<'a> Probe<'a> {
 
     /// Case-insensitive search for a lowercase `needle`.
     fn has_folded(&self, needle: &str) -> bool {
-        let lower = self.lower.get_or_init(|| self.text.to_ascii_lowercase());
-        memmem::find(lower.as_bytes(), needle.as_bytes()).is_some()
+        find(self.text.as_bytes(), needle.as_bytes(), true)
     }
 
     /// An assignment (`key=value`, `key: value`) is possible.
     fn has_separator(&self) -> bool {
         memchr2(b'=', b':', self.text.as_bytes()).is_some()
     }
+}
+
+fn find(hay: &[u8], needle: &[u8], fold: bool) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let upper = if fold {
+        first.to_ascii_uppercase()
+    } else {
+        first
+    };
+    let mut at = 0;
+    while let Some(i) = memchr2(first, upper, &hay[at..]) {
+        let start = at + i + 1;
+        match hay.get(start..start + rest.len()) {
+            Some(tail) if fold && tail.eq_ignore_ascii_case(rest) => return true,
+            Some(tail) if !fold && tail == rest => return true,
+            Some(_) => at = start,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// A built-in secret shape.
@@ -219,6 +237,17 @@ pub static SECRET_NAMES: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needles_are_found_with_and_without_case() {
+        assert!(find(b"xx sk-abc", b"sk-", false));
+        assert!(!find(b"xx SK-abc", b"sk-", false));
+        assert!(find(b"xx Bearer t", b"bearer", true));
+        assert!(find(b"bearer", b"bearer", true));
+        assert!(!find(b"beare", b"bearer", true));
+        assert!(!find(b"", b"a", true));
+        assert!(find(b"aab", b"ab", false));
+    }
 
     #[test]
     fn every_builtin_pattern_compiles() {
