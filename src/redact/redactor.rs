@@ -153,11 +153,18 @@ impl Redactor {
     }
 }
 
+/// More secrets than this in one string, and the whole string is replaced:
+/// a text built to be slow to redact costs a bounded amount of work.
+const MAX_SECRETS: usize = 1000;
+
 /// Replaces each checked match's secret; `None` when nothing changed.
 fn replace(re: &Regex, text: &str, kind: &str, check: fn(&Captures) -> bool) -> Option<String> {
     let mut out = String::new();
     let mut last = 0;
-    for c in re.captures_iter(text) {
+    for (n, c) in re.captures_iter(text).enumerate() {
+        if n >= MAX_SECRETS {
+            return Some(marker("too_many_secrets"));
+        }
         if !check(&c) {
             continue;
         }
@@ -402,6 +409,21 @@ mod tests {
         let w = r.take_warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("broken"), "{w:?}");
+    }
+
+    #[test]
+    fn a_text_dense_with_secrets_is_replaced_whole() {
+        let r = Redactor::default();
+        let text = "password=a&".repeat(MAX_SECRETS + 1);
+        assert_eq!(r.redact_text(&text).unwrap(), "[REDACTED:too_many_secrets]");
+        let text = "password=a&".repeat(10);
+        assert_eq!(
+            r.redact_text(&text)
+                .unwrap()
+                .matches("[REDACTED:secret]")
+                .count(),
+            10
+        );
     }
 
     #[test]
