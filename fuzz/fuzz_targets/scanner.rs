@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let markers = scanner.scan_all(&text);
     let mut last = None;
     for m in &markers {
-        assert!(text[m.offset..].starts_with("<EVENT>"), "offset {}", m.offset);
+        assert!(
+            text[m.offset..].starts_with("<EVENT>"),
+            "offset {}",
+            m.offset
+        );
         assert!(last.is_none_or(|l| m.offset > l), "offsets not increasing");
         assert!(m.raw.len() <= CAP + 64, "raw of {} bytes", m.raw.len());
         last = Some(m.offset);
