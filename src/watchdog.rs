@@ -61,7 +61,7 @@ fn watch() {
 /// thread, so a stderr nobody reads cannot hold the exit back.
 fn expire(deadline: u64) -> ! {
     let line = format!(
-        "event-publisher: gave up after {deadline} ms (deadline_ms); events not stored by then are lost for this call, a replay stores them\n"
+        "event-publisher: gave up after {deadline} ms (deadline_ms); events not stored by then were not stored (publishing the payload again stores them)\n"
     );
     let writer = std::thread::spawn(move || {
         // Straight to the descriptor: the main thread may hold stderr's
