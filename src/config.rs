@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
+use crate::redact::CustomPattern;
 use crate::sinks::otlp::{OtlpConfig, OtlpSettings};
 use crate::validate::UnknownEvents;
 
@@ -44,6 +45,19 @@ pub struct Settings {
     pub transcript_roots: Option<Vec<PathBuf>>,
     pub limits: LimitSettings,
     pub otlp: OtlpSettings,
+    pub redaction: RedactionSettings,
+    /// `publish` ends by then, whatever happens (see `watchdog`).
+    pub deadline_ms: Option<u64>,
+}
+
+/// The `redaction` section. Patterns and attribute names add up across the
+/// files (a user's and a project's both apply); `enabled` is layered.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionSettings {
+    pub enabled: Option<bool>,
+    pub patterns: Vec<CustomPattern>,
+    pub attributes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -80,6 +94,12 @@ impl Settings {
                     .or(lower.limits.max_transcript_bytes),
             },
             otlp: self.otlp.over(lower.otlp),
+            deadline_ms: self.deadline_ms.or(lower.deadline_ms),
+            redaction: RedactionSettings {
+                enabled: self.redaction.enabled.or(lower.redaction.enabled),
+                patterns: [self.redaction.patterns, lower.redaction.patterns].concat(),
+                attributes: [self.redaction.attributes, lower.redaction.attributes].concat(),
+            },
         }
     }
 
@@ -154,6 +174,7 @@ impl Settings {
             max_markers: number("MAX_MARKERS"),
             max_transcript_bytes: number("MAX_TRANSCRIPT_BYTES"),
         };
+        let deadline_ms = number("DEADLINE_MS");
         let unknown_events = var("UNKNOWN_EVENTS").and_then(|v| match v.as_str() {
             "reject" => Some(UnknownEvents::Reject),
             "accept" => Some(UnknownEvents::Accept),
@@ -173,6 +194,15 @@ impl Settings {
                 None
             }
         });
+        let redaction = var("REDACTION").and_then(|v| match parse_bool(&v) {
+            Some(b) => Some(b),
+            None => {
+                warnings.push(format!(
+                    "{ENV_PREFIX}REDACTION={v:?} is not on or off; ignored"
+                ));
+                None
+            }
+        });
         Settings {
             events_dir: var("EVENTS_DIR").map(PathBuf::from),
             schemas_dir: var("SCHEMAS_DIR").map(PathBuf::from),
@@ -181,6 +211,11 @@ impl Settings {
             transcript_roots: var("TRANSCRIPT_ROOTS").map(|v| std::env::split_paths(&v).collect()),
             limits,
             otlp: OtlpSettings::from_env(env, warnings),
+            deadline_ms,
+            redaction: RedactionSettings {
+                enabled: redaction,
+                ..RedactionSettings::default()
+            },
         }
     }
 
@@ -243,6 +278,8 @@ pub struct Config {
     pub limits: Limits,
     /// The OTLP sink; None when it is off (no endpoint configured).
     pub otlp: Option<OtlpConfig>,
+    pub redaction: RedactionSettings,
+    pub deadline_ms: u64,
     /// Problems met while resolving (bad files, bad values), one line each.
     pub warnings: Vec<String>,
 }
@@ -323,6 +360,10 @@ impl Config {
                     .unwrap_or(d.max_transcript_bytes),
             },
             otlp: OtlpConfig::resolve(s.otlp, &mut warnings),
+            redaction: s.redaction,
+            deadline_ms: s
+                .deadline_ms
+                .unwrap_or(crate::watchdog::DEFAULT_DEADLINE_MS),
             project_dir: project,
             warnings,
         }

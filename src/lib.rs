@@ -4,8 +4,9 @@
 //! The pipeline, one module per stage:
 //! `input` (hook payload, transcript) → `extract` (markers) → `validate`
 //! (JSON Schemas) → `enrich` (ids, trace context, records) → `sinks` (fs,
-//! otlp). `pipeline` runs the stages; `commands` holds one module per
-//! subcommand; `cli` parses and `config` resolves the settings.
+//! otlp), with `redact` between validation and enrichment; `watchdog` bounds
+//! a hook call's time. `pipeline` runs the stages; `commands` holds one
+//! module per subcommand; `cli` parses and `config` resolves the settings.
 
 pub mod cli;
 pub mod commands;
@@ -16,7 +17,9 @@ pub mod exit_code;
 pub mod extract;
 pub mod input;
 pub mod pipeline;
+pub mod redact;
 pub mod sinks;
 pub mod store;
 pub mod validate;
 pub mod view;
+pub mod watchdog;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::enrich::{Enricher, Record, ids};
 use crate::extract::{Marker, Scanner};
 use crate::input::Text;
+use crate::redact::Redactor;
 use crate::sinks::{FsSink, Stored};
 use crate::validate::{Problem, SchemaSet};
 
@@ -38,6 +39,7 @@ pub struct Pipeline {
     scanner: Scanner,
     schemas: SchemaSet,
     enricher: Enricher,
+    redactor: Redactor,
     sink: Result<FsSink, String>,
     seen: HashSet<Uuid>,
     occurrences: HashMap<(String, String), usize>,
@@ -58,6 +60,7 @@ impl Pipeline {
             scanner,
             schemas,
             enricher,
+            redactor: Redactor::default(),
             sink,
             seen: HashSet::new(),
             occurrences: HashMap::new(),
@@ -70,6 +73,11 @@ impl Pipeline {
     /// Keep a copy of each new record in the report (for sinks after fs).
     pub fn keep_new_records(&mut self, yes: bool) {
         self.keep_new = yes;
+    }
+
+    /// Replaces the default redactor (the built-in rules).
+    pub fn redact_with(&mut self, redactor: Redactor) {
+        self.redactor = redactor;
     }
 
     /// Starts a new sighting: a payload, or one transcript. Occurrences of
@@ -119,7 +127,7 @@ impl Pipeline {
         !self.report.capped
     }
 
-    fn one(&mut self, text: &Text, marker: Marker) {
+    fn one(&mut self, text: &Text, mut marker: Marker) {
         let problems = match &marker.event {
             Ok(event) => self.schemas.check(event),
             Err(e) => vec![Problem::new(e.kind(), "", e.message())],
@@ -128,6 +136,17 @@ impl Pipeline {
         if !self.seen.insert(id) {
             self.report.present += 1;
             return;
+        }
+        // Secrets go before the record is built: schemas saw the real
+        // values, no sink sees them.
+        if let Ok(event) = &mut marker.event {
+            self.redactor.redact_object(event);
+        }
+        // The raw text is kept for dead letters only.
+        if !problems.is_empty() {
+            if let Some(raw) = self.redactor.redact_text(&marker.raw) {
+                marker.raw = raw;
+            }
         }
         let record = self.enricher.record(
             id,
@@ -190,6 +209,7 @@ impl Pipeline {
     /// Ends the run: problems from the schema set join the report.
     pub fn finish(mut self) -> Report {
         self.report.errors.append(&mut self.schemas.warnings);
+        self.report.errors.extend(self.redactor.take_warnings());
         if let Err(e) = &self.sink {
             if self.report.failed > 0 {
                 self.report

@@ -13,8 +13,10 @@ use crate::exit_code::ExitCode;
 use crate::extract::{Origin, Scanner};
 use crate::input::{Payload, transcript};
 use crate::pipeline::{Pipeline, Report, marker_digest};
+use crate::redact::Redactor;
 use crate::sinks::{FsSink, otlp};
 use crate::validate::SchemaSet;
+use crate::watchdog;
 
 pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
     let stdin = std::io::stdin();
@@ -23,9 +25,10 @@ pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
         return ExitCode::Success;
     }
     let env = |k: &str| std::env::var(k).ok();
-    // The payload cap is needed before the payload (and so the project's
-    // config file) is known: flags and environment decide it.
+    // The payload cap and the deadline are needed before the payload (and so
+    // the project's config file) is known: flags and environment decide them.
     let early = Settings::from_env(&env, &mut Vec::new());
+    watchdog::arm(early.deadline_ms.unwrap_or(watchdog::DEFAULT_DEADLINE_MS));
     let max_payload = args
         .max_payload_bytes
         .or(early.limits.max_payload_bytes)
@@ -95,6 +98,7 @@ pub fn publish(
     for w in flag_warnings.iter().chain(&config.warnings) {
         say(w);
     }
+    watchdog::reset(config.deadline_ms);
     let mut pipeline = pipeline(&config);
     pipeline.keep_new_records(config.otlp.is_some());
     let mut run_span = None;
@@ -143,8 +147,17 @@ pub fn publish(
         }
     }
     let report = pipeline.finish();
-    for e in &report.errors {
+    // A full disk fails every record the same way: a few lines, then a count.
+    const SHOWN: usize = 3;
+    for e in report.errors.iter().take(SHOWN) {
         say(e);
+    }
+    if report.errors.len() > SHOWN {
+        say(&format!(
+            "{} more problems like these; {} event(s) not stored in all",
+            report.errors.len() - SHOWN,
+            report.failed
+        ));
     }
     if report.capped {
         say(&format!(
@@ -188,13 +201,20 @@ pub fn pipeline(config: &Config) -> Pipeline {
     let scanner = Scanner::new(config.limits.max_marker_bytes.min(usize::MAX as u64) as usize);
     let schemas = SchemaSet::new(Some(config.schemas_dir.clone()), config.unknown_events);
     let sink = FsSink::open(&config.events_dir).map_err(|e| e.to_string());
-    Pipeline::new(
+    let mut p = Pipeline::new(
         scanner,
         schemas,
         Enricher::new(Utc::now()),
         sink,
         config.limits.max_markers as usize,
-    )
+    );
+    let r = &config.redaction;
+    p.redact_with(Redactor::new(
+        r.enabled.unwrap_or(true),
+        r.patterns.clone(),
+        r.attributes.clone(),
+    ));
+    p
 }
 
 fn flag_settings(global: &GlobalArgs, args: &PublishArgs) -> Settings {

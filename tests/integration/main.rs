@@ -4,13 +4,18 @@
 mod test;
 
 mod agent;
+mod bad_input;
 mod check;
 mod collector;
+mod crash;
+mod filesystem;
 mod gc;
 mod install;
 mod otlp;
 mod publish;
 mod read;
+mod redaction;
 mod replay;
 mod stats;
 mod tail;
+mod watchdog;

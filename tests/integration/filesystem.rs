@@ -1,0 +1,273 @@
+//! The file system as an adversary: symlinks planted as `.events`, a day
+//! folder or `invalid/`, a file planted where a record goes, a read-only or
+//! full `.events` (a bind or tmpfs mount in a private mount namespace), and
+//! the permissions records get.
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::test::{BIN, Env};
+
+const TS: &str = "2025-08-12T16:30:00Z";
+
+fn bash(stdout: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "session_id": "s-fs", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": "toolu_fs", "tool_input": {"command": "echo"},
+        "tool_response": {"stdout": stdout, "stderr": ""}
+    }))
+    .unwrap()
+}
+
+fn valid(i: usize) -> String {
+    format!(
+        "<EVENT>{}</EVENT>",
+        json!({"name": "urlCacher.cacheRequested", "timestamp": TS,
+               "attributes": {"url": format!("https://example.com/{i}"), "cache_path": "/c"}})
+    )
+}
+
+fn invalid() -> String {
+    format!(
+        "<EVENT>{}</EVENT>",
+        json!({"name": "urlCacher.cacheRequested", "timestamp": TS, "attributes": {}})
+    )
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        out.push(e.file_name().to_string_lossy().to_string());
+    }
+    out
+}
+
+/// Every file under `.events` parses as JSON (nothing partial).
+fn all_whole(events: &Path) {
+    let env_files = walk(events);
+    for f in env_files {
+        let bytes = std::fs::read(&f).unwrap();
+        serde_json::from_slice::<Value>(&bytes)
+            .unwrap_or_else(|e| panic!("{} is not whole: {e}", f.display()));
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_symlinked_events_dir_is_refused() {
+    let env = Env::new();
+    let elsewhere = env.root().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    symlink(&elsewhere, env.events()).unwrap();
+    let out = env
+        .test()
+        .args(&["publish"])
+        .stdin(bash(&valid(0)))
+        .stderr_has("refusing to write through it")
+        .run();
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(files_under(&elsewhere).is_empty());
+}
+
+#[test]
+fn a_symlinked_day_folder_or_invalid_dir_is_refused_and_replay_repairs() {
+    for (dir, text) in [("2025-08-12", valid(0)), ("invalid", invalid())] {
+        let env = Env::new();
+        let elsewhere = env.root().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::create_dir(env.events()).unwrap();
+        symlink(&elsewhere, env.events().join(dir)).unwrap();
+        let out = env
+            .test()
+            .args(&["publish", "--no-feedback"])
+            .stdin(bash(&text))
+            .stderr_has("refusing to write through it")
+            .run();
+        assert_eq!(out.stderr.lines().count(), 1, "{dir}: {}", out.stderr);
+        assert!(walk(&elsewhere).is_empty(), "{dir}: written through");
+        // Once the symlink is gone, a replay stores the record.
+        std::fs::remove_file(env.events().join(dir)).unwrap();
+        env.test()
+            .args(&["publish", "--no-feedback"])
+            .stdin(bash(&text))
+            .stderr("")
+            .run();
+        assert_eq!(env.records().len() + env.dead_letters().len(), 1, "{dir}");
+    }
+}
+
+#[test]
+fn a_file_planted_at_the_records_path_is_never_overwritten_or_followed() {
+    // The record's name is deterministic: learn it from a clean run.
+    let probe = Env::new();
+    probe.test().args(&["publish"]).stdin(bash(&valid(0))).run();
+    let name = &probe.files(&probe.events().join("2025-08-12"))[0];
+
+    let env = Env::new();
+    let day = env.events().join("2025-08-12");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(day.join(name), "planted").unwrap();
+    env.test()
+        .args(&["publish"])
+        .stdin(bash(&valid(0)))
+        .stderr_has("exists and is not this record; left as it is")
+        .run();
+    assert_eq!(std::fs::read_to_string(day.join(name)).unwrap(), "planted");
+
+    // A symlink planted there is not followed either.
+    let env = Env::new();
+    let target = env.root().join("target.json");
+    std::fs::write(&target, "outside").unwrap();
+    let day = env.events().join("2025-08-12");
+    std::fs::create_dir_all(&day).unwrap();
+    symlink(&target, day.join(name)).unwrap();
+    env.test()
+        .args(&["publish"])
+        .stdin(bash(&valid(0)))
+        .stderr_has("left as it is")
+        .run();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "outside");
+    assert!(
+        std::fs::symlink_metadata(day.join(name))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn records_never_get_wider_permissions_than_the_project_dir() {
+    let env = Env::new();
+    std::fs::set_permissions(env.project(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.test()
+        .args(&["publish", "--no-feedback"])
+        .stdin(bash(&format!("{}{}", valid(0), invalid())))
+        .run();
+    let mut seen = 0;
+    let mut check = |p: &Path| {
+        let mode = std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", p.display());
+        seen += 1;
+    };
+    fn visit(dir: &Path, check: &mut dyn FnMut(&Path)) {
+        check(dir);
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                visit(&e.path(), check);
+            } else {
+                check(&e.path());
+            }
+        }
+    }
+    visit(&env.events(), &mut check);
+    assert!(seen >= 8, "only {seen} paths checked");
+}
+
+/// Runs `publish` in a private mount namespace after `setup` (a shell
+/// snippet; `$EV` is the events directory), then copies what `.events`
+/// holds to `$OUT` before the mount goes away. Root (as CI runs) needs only
+/// `unshare --mount`; others map themselves to root in a user namespace.
+fn publish_in_namespace(env: &Env, setup: &str, stdin: &[u8]) -> (i32, String, Duration) {
+    let out_dir = env.root().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let inner = env.test().args(&["publish", "--no-feedback"]).command();
+    let mut cmd = Command::new("unshare");
+    if !rustix::process::geteuid().is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    let script = format!(
+        "set -e; {setup}; set +e; \"$BIN\" publish --no-feedback; s=$?; cp -a \"$EV\"/. \"$OUT\"/; exit $s"
+    );
+    cmd.args(["--mount", "sh", "-c", &script])
+        .env_clear()
+        .current_dir(inner.get_current_dir().unwrap());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("BIN", BIN)
+        .env("EV", env.events())
+        .env("OUT", &out_dir);
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux)");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = start.elapsed();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+        took,
+    )
+}
+
+#[test]
+fn a_read_only_events_dir_is_reported_not_fatal() {
+    let env = Env::new();
+    std::fs::create_dir(env.events()).unwrap();
+    let (status, err, took) = publish_in_namespace(
+        &env,
+        "mount --bind \"$EV\" \"$EV\"; mount -o remount,ro,bind \"$EV\"",
+        &bash(&valid(0)),
+    );
+    assert_eq!(status, 0, "{err}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("event-publisher: ") && err.contains("Read-only file system"),
+        "{err}"
+    );
+    assert!(walk(&env.root().join("out")).is_empty());
+}
+
+#[test]
+fn a_full_disk_is_reported_with_the_count_of_events_not_stored() {
+    let env = Env::new();
+    std::fs::create_dir(env.events()).unwrap();
+    let n = 300;
+    let text: String = (0..n).map(valid).collect();
+    let (status, err, took) = publish_in_namespace(
+        &env,
+        "mount -t tmpfs -o size=64k tmpfs \"$EV\"",
+        &bash(&text),
+    );
+    assert_eq!(status, 0, "{err}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(err.lines().count() <= 4, "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    let out = env.root().join("out");
+    all_whole(&out);
+    let stored = walk(&out.join("2025-08-12")).len();
+    assert!(stored < n, "the 64 KB disk held all {n} records");
+    let not_stored: usize = err
+        .split("; ")
+        .find_map(|p| p.strip_suffix(" event(s) not stored in all\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of events not stored in: {err}"));
+    assert_eq!(stored + not_stored, n, "{err}");
+}
