@@ -10,13 +10,8 @@ use crate::store::{Order, Scan, Scope};
 use crate::view::{Format, JsonOut, Style, Table, event_row};
 
 pub fn run(global: &GlobalArgs, args: &LsArgs) -> ExitCode {
-    let config = reading::config(global);
-    let dir = match reading::events_dir(&config) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
-    let filter = match reading::filter(&args.filter) {
-        Ok(f) => f,
+    let (dir, filter) = match reading::open(global, &args.filter) {
+        Ok(opened) => opened,
         Err(code) => return code,
     };
     let format = Format::from_args(&args.output);

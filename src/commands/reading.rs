@@ -41,6 +41,13 @@ pub fn events_dir(config: &Config) -> Result<EventsDir, ExitCode> {
     }
 }
 
+/// The events directory and the parsed filters: what every reading command
+/// starts from. An error has already been said.
+pub fn open(global: &GlobalArgs, args: &FilterArgs) -> Result<(EventsDir, Filter), ExitCode> {
+    let dir = events_dir(&config(global))?;
+    Ok((dir, filter(args)?))
+}
+
 pub fn filter(args: &FilterArgs) -> Result<Filter, ExitCode> {
     Filter::from_args(args, Utc::now()).map_err(|e| {
         say(e.message());

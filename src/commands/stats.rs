@@ -211,13 +211,8 @@ pub fn percentile(sorted: &[i64], p: usize) -> i64 {
 }
 
 pub fn run(global: &GlobalArgs, args: &StatsArgs) -> ExitCode {
-    let config = reading::config(global);
-    let dir = match reading::events_dir(&config) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
-    let filter = match reading::filter(&args.filter) {
-        Ok(f) => f,
+    let (dir, filter) = match reading::open(global, &args.filter) {
+        Ok(opened) => opened,
         Err(code) => return code,
     };
     let format = Format::from_args(&args.output);

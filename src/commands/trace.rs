@@ -49,13 +49,8 @@ pub struct TracedEvent {
 }
 
 pub fn run(global: &GlobalArgs, args: &TraceArgs) -> ExitCode {
-    let config = reading::config(global);
-    let dir = match reading::events_dir(&config) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
-    let filter = match reading::filter(&args.filter) {
-        Ok(f) => f,
+    let (dir, filter) = match reading::open(global, &args.filter) {
+        Ok(opened) => opened,
         Err(code) => return code,
     };
     let scope = filter.scope(Scope::Both);
