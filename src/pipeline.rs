@@ -224,7 +224,7 @@ impl Pipeline {
 /// The digest that identifies a marker's content.
 pub fn marker_digest(marker: &Marker) -> String {
     match &marker.event {
-        Ok(event) => ids::value_digest(&Value::Object(event.clone())),
+        Ok(event) => ids::object_digest(event),
         Err(_) => ids::text_digest(marker.raw.trim()),
     }
 }

@@ -17,7 +17,7 @@
 //! id, so the agent's id is an idempotency key within the session (a rejected
 //! event keeps its positional id, so its corrected reprint is not taken for it).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -55,6 +55,13 @@ pub fn value_digest(value: &Value) -> String {
     hex(&h.finalize())
 }
 
+/// SHA-256 of the canonical form of a JSON object, without building a `Value`.
+pub fn object_digest(map: &Map<String, Value>) -> String {
+    let mut h = Sha256::new();
+    canonical_object(map, &mut h);
+    hex(&h.finalize())
+}
+
 pub fn text_digest(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))
 }
@@ -63,20 +70,7 @@ pub fn text_digest(text: &str) -> String {
 /// no white space, so `{"b":1, "a":2}` and `{"a":2,"b":1}` are one event.
 fn canonical(value: &Value, h: &mut Sha256) {
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            h.update(b"{");
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    h.update(b",");
-                }
-                h.update(Value::String(k.clone()).to_string().as_bytes());
-                h.update(b":");
-                canonical(&map[k], h);
-            }
-            h.update(b"}");
-        }
+        Value::Object(map) => canonical_object(map, h),
         Value::Array(items) => {
             h.update(b"[");
             for (i, v) in items.iter().enumerate() {
@@ -89,6 +83,21 @@ fn canonical(value: &Value, h: &mut Sha256) {
         }
         scalar => h.update(scalar.to_string().as_bytes()),
     }
+}
+
+fn canonical_object(map: &Map<String, Value>, h: &mut Sha256) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    h.update(b"{");
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            h.update(b",");
+        }
+        h.update(Value::String(k.clone()).to_string().as_bytes());
+        h.update(b":");
+        canonical(&map[k], h);
+    }
+    h.update(b"}");
 }
 
 fn hex_id<const N: usize>(parts: &[&str]) -> String {
@@ -151,6 +160,7 @@ mod tests {
         assert_eq!(value_digest(&a), value_digest(&b));
         let c: Value = serde_json::from_str(r#"{"a":{"x":"s","y":[2,1]},"b":1}"#).unwrap();
         assert_ne!(value_digest(&a), value_digest(&c));
+        assert_eq!(object_digest(a.as_object().unwrap()), value_digest(&a));
     }
 
     #[test]
