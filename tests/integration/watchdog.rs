@@ -11,16 +11,26 @@ use crate::test::Env;
 /// Runs `publish` with stdin left open and unwritten (the payload never
 /// ends); returns (exit status, stderr, time taken). Fails past 30 s.
 fn stalled_stdin(env: &Env, vars: &[(&str, &str)]) -> (i32, String, Duration) {
+    stalled_stdin_with(env, vars, |_| {})
+}
+
+/// `stalled_stdin`, with the command adjusted by `prepare` first.
+fn stalled_stdin_with(
+    env: &Env,
+    vars: &[(&str, &str)],
+    prepare: impl FnOnce(&mut std::process::Command),
+) -> (i32, String, Duration) {
     let mut t = env.test().args(&["publish"]);
     for (k, v) in vars {
         t = t.var(k, v);
     }
     let mut cmd = t.command();
+    cmd.stderr(Stdio::piped());
+    prepare(&mut cmd);
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdin = child.stdin.take();
@@ -38,12 +48,9 @@ fn stalled_stdin(env: &Env, vars: &[(&str, &str)]) -> (i32, String, Duration) {
     drop(stdin);
     let mut err = String::new();
     use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    if let Some(mut stderr) = child.stderr.take() {
+        stderr.read_to_string(&mut err).unwrap();
+    }
     (status.code().unwrap_or(-1), err, elapsed)
 }
 
@@ -66,6 +73,59 @@ fn the_default_deadline_is_a_few_seconds() {
     assert_eq!(status, 0, "{err}");
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert!(err.contains("gave up after 5000 ms"), "{err}");
+}
+
+/// The deadline is a SIGALRM timer: a parent that leaves SIGALRM blocked
+/// or ignored (both survive exec) must not disarm it.
+#[test]
+fn a_parent_blocking_or_ignoring_sigalrm_does_not_disarm_the_deadline() {
+    use std::os::unix::process::CommandExt;
+    for how in ["blocked", "ignored"] {
+        let env = Env::new();
+        let (status, err, took) =
+            stalled_stdin_with(&env, &[("EVENT_PUBLISHER_DEADLINE_MS", "300")], |cmd| {
+                let blocked = how == "blocked";
+                // SAFETY: only async-signal-safe calls between fork and exec.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        if blocked {
+                            let mut set: libc::sigset_t = std::mem::zeroed();
+                            libc::sigemptyset(&mut set);
+                            libc::sigaddset(&mut set, libc::SIGALRM);
+                            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                        } else {
+                            libc::signal(libc::SIGALRM, libc::SIG_IGN);
+                        }
+                        Ok(())
+                    });
+                }
+            });
+        assert_eq!(status, 0, "{how}: {err}");
+        assert!(took < Duration::from_secs(5), "{how}: {took:?}");
+        assert!(err.contains("gave up after 300 ms"), "{how}: {err}");
+    }
+}
+
+/// A stderr nobody reads (a full pipe) cannot hold the exit back: the give-up
+/// line is dropped after a short grace and the hook still exits 0.
+#[test]
+fn a_full_stderr_does_not_hold_the_deadline_back() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    // SAFETY: F_GETPIPE_SZ on a pipe we own.
+    let capacity = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    assert!(capacity > 0);
+    writer.write_all(&vec![b'.'; capacity as usize]).unwrap();
+    let (status, _, took) =
+        stalled_stdin_with(&env, &[("EVENT_PUBLISHER_DEADLINE_MS", "300")], |cmd| {
+            cmd.stderr(Stdio::from(writer));
+        });
+    assert_eq!(status, 0);
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    drop(reader);
 }
 
 /// A user config file that is a FIFO blocks its reader forever (opening a
