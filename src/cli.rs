@@ -18,6 +18,51 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `event-publisher publish` parsed on its own. The hook runs on every tool
+/// call, and building the whole command tree, every command's arguments,
+/// cost it more than the parse itself. Tests prove it takes the same
+/// arguments as `Cli`'s `publish`.
+#[derive(Debug, Parser)]
+#[command(max_term_width = 100)]
+pub struct PublishCli {
+    // The command's own arguments first, as `Cli` lists them.
+    #[command(flatten)]
+    pub args: PublishArgs,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+impl PublishCli {
+    /// The doc line of `Command::Publish`, for `publish --help`.
+    pub const ABOUT: &str = "The hook command: read one hook payload on stdin, store its events";
+
+    /// Parses `<argv0> publish <args>`, as `Cli` would.
+    pub fn try_parse_hook(
+        mut args: impl Iterator<Item = std::ffi::OsString>,
+    ) -> Result<Cli, clap::Error> {
+        use clap::CommandFactory;
+        let argv0 = args.next().unwrap_or_default();
+        let name = std::path::Path::new(&argv0)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "event-publisher".into());
+        let _publish = args.next();
+        let mut command = Self::command()
+            .name("publish")
+            .bin_name(format!("{name} publish"))
+            .about(Self::ABOUT);
+        let matches = command.try_get_matches_from_mut(
+            std::iter::once(std::ffi::OsString::from("publish")).chain(args),
+        )?;
+        let parsed = <Self as clap::FromArgMatches>::from_arg_matches(&matches)
+            .map_err(|e| e.format(&mut command))?;
+        Ok(Cli {
+            global: parsed.global,
+            command: Command::Publish(parsed.args),
+        })
+    }
+}
+
 /// Settings every command takes. Each overrides the environment and the
 /// config files (see README, Configuration).
 #[derive(Debug, Default, Args)]
@@ -280,4 +325,75 @@ pub struct InstallArgs {
     /// only the hooks running it [default: every event-publisher hook]
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// What matters of an argument to someone typing it.
+    fn describe(command: &clap::Command) -> Vec<String> {
+        let mut args: Vec<String> = command
+            .get_arguments()
+            .filter(|a| a.get_id() != "help")
+            .map(|a| {
+                format!(
+                    "{} {:?} {:?} {:?} {:?} {:?} {:?}",
+                    a.get_id(),
+                    a.get_long(),
+                    a.get_short(),
+                    a.get_help().map(ToString::to_string),
+                    a.get_value_names(),
+                    a.get_possible_values()
+                        .iter()
+                        .map(|v| v.get_name().to_string())
+                        .collect::<Vec<_>>(),
+                    a.get_action(),
+                )
+            })
+            .collect();
+        args.sort();
+        args
+    }
+
+    #[test]
+    fn publish_parsed_alone_takes_the_same_arguments_as_the_full_tree() {
+        let mut full = Cli::command();
+        full.build();
+        let publish = full.find_subcommand("publish").unwrap();
+        let mut alone = PublishCli::command();
+        alone.build();
+        assert_eq!(describe(publish), describe(&alone));
+        assert!(describe(&alone).len() > 10);
+        assert_eq!(
+            publish.get_about().map(ToString::to_string).as_deref(),
+            Some(PublishCli::ABOUT)
+        );
+    }
+
+    #[test]
+    fn publish_parsed_alone_gives_the_same_command() {
+        let argv = [
+            "/usr/bin/event-publisher",
+            "publish",
+            "-v",
+            "--project-dir",
+            "/p",
+            "--max-markers",
+            "7",
+            "--unknown-events",
+            "accept",
+            "--otlp-endpoint",
+            "http://127.0.0.1:4318",
+        ];
+        let alone = PublishCli::try_parse_hook(argv.iter().map(Into::into)).unwrap();
+        let full = Cli::try_parse_from(argv).unwrap();
+        assert_eq!(format!("{alone:?}"), format!("{full:?}"));
+        let bad = ["event-publisher", "publish", "--bogus"];
+        let alone = PublishCli::try_parse_hook(bad.iter().map(Into::into)).unwrap_err();
+        let full = Cli::try_parse_from(bad).unwrap_err();
+        assert_eq!(alone.to_string(), full.to_string());
+    }
 }

@@ -2,12 +2,19 @@
 //! turn the outcome into an exit code.
 
 use clap::Parser;
-use event_publisher::cli::{Cli, Command};
+use event_publisher::cli::{Cli, Command, PublishCli};
 use event_publisher::commands;
 use event_publisher::exit_code::ExitCode;
 
 fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
+    // The hook's own command line is parsed without the other commands'.
+    let is_hook = std::env::args_os().nth(1).is_some_and(|a| a == "publish");
+    let parsed = if is_hook {
+        PublishCli::try_parse_hook(std::env::args_os())
+    } else {
+        Cli::try_parse()
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -16,7 +23,7 @@ fn main() -> std::process::ExitCode {
                     ExitCode::Success
                 }
                 // A hook with a mistyped flag must still not block the agent.
-                _ if std::env::args().nth(1).as_deref() == Some("publish") => ExitCode::Success,
+                _ if is_hook => ExitCode::Success,
                 _ => ExitCode::Usage,
             }
             .into();
