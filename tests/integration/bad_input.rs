@@ -525,3 +525,81 @@ fn hostile_transcript_paths() {
     }
     let _ = REPO;
 }
+
+/// Runs `publish` on `payload` with `prepare` applied to its descriptors
+/// between fork and exec; returns (exit status, signal, stderr).
+fn publish_with_descriptors(
+    env: &Env,
+    payload: &[u8],
+    prepare: fn() -> std::io::Result<()>,
+) -> (Option<i32>, Option<i32>, String) {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut cmd = env.test().args(&["publish"]).command();
+    cmd.stdin(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: `prepare` makes only async-signal-safe calls.
+    unsafe { cmd.pre_exec(prepare) };
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(payload).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        out.status.signal(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A hook started with stdout and stderr closed finds them open on
+/// /dev/null: otherwise the next file it opened would take descriptor 1, and
+/// output meant for the agent could land in a record. Seen in /proc while
+/// the hook waits for its payload, before it opens anything of its own.
+#[cfg(target_os = "linux")]
+#[test]
+fn closed_standard_descriptors_are_opened_on_dev_null() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let mut cmd = env.test().args(&["publish"]).command();
+    cmd.stdin(Stdio::piped());
+    // SAFETY: close(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            libc::close(2);
+            Ok(())
+        })
+    };
+    let mut child = cmd.spawn().unwrap();
+    let fd = |n: u32| std::fs::read_link(format!("/proc/{}/fd/{n}", child.id()));
+    // Nothing but the start-up can open descriptor 1 before the payload ends.
+    let start = Instant::now();
+    while fd(1).is_err() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (out, err) = (fd(1), fd(2));
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(out.unwrap(), Path::new("/dev/null"));
+    assert_eq!(err.unwrap(), Path::new("/dev/null"));
+}
+
+/// Feedback written to a pipe nobody reads any more fails with EPIPE; the
+/// hook still exits 0 rather than dying of SIGPIPE.
+#[test]
+fn a_closed_stdout_pipe_does_not_kill_the_hook() {
+    let env = Env::new();
+    let payload = bash(&event(json!("urlCacher.cacheRequested"), json!({"url": 1})));
+    let (code, signal, stderr) = publish_with_descriptors(&env, &payload, || {
+        let mut fds = [0; 2];
+        // SAFETY: pipe, dup2 and close are async-signal-safe; the fds are ours.
+        unsafe {
+            if libc::pipe(fds.as_mut_ptr()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::dup2(fds[1], 1);
+            libc::close(fds[1]);
+            libc::close(fds[0]);
+        }
+        Ok(())
+    });
+    assert_eq!((code, signal), (Some(0), None), "{stderr}");
+    assert_eq!(env.dead_letters().len(), 1);
+}
