@@ -307,21 +307,31 @@ impl FsSink {
     }
 }
 
+/// Opens directory `name` under `parent`, creating it when missing; never
+/// through a symlink. Opened first, since it is there on all but the first
+/// call: one system call instead of two.
 fn open_dir<P: rustix::path::Arg + Copy>(
     parent: impl AsFd,
     name: P,
     mode: Mode,
 ) -> rustix::io::Result<OwnedFd> {
-    match rustix::fs::mkdirat(&parent, name, mode) {
-        Ok(()) | Err(Errno::EXIST) => {}
-        Err(e) => return Err(e),
+    let open = || {
+        rustix::fs::openat(
+            &parent,
+            name,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    match open() {
+        Err(Errno::NOENT) => {}
+        opened => return opened,
     }
-    rustix::fs::openat(
-        &parent,
-        name,
-        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    // Another hook may create it first.
+    match rustix::fs::mkdirat(&parent, name, mode) {
+        Ok(()) | Err(Errno::EXIST) => open(),
+        Err(e) => Err(e),
+    }
 }
 
 fn dir_error(e: Errno, shown: &str) -> Error {
