@@ -55,7 +55,12 @@ fn setup() -> Setup {
 }
 
 fn run(cmd: &mut Command, stdin: &Path) {
+    // `cargo bench` points LD_LIBRARY_PATH at its own directories, which the
+    // dynamic loader then searches for every shared library before the
+    // system's: a cost Claude Code's hooks do not pay, and one a binary with
+    // three libraries pays more than `cat` with one.
     let status = cmd
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(std::fs::File::open(stdin).unwrap())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
