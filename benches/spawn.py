@@ -14,9 +14,12 @@ Commands run in this process's environment (set CLAUDE_PROJECT_DIR first).
 By default each run gets the payload as it is, so from the second run on
 the hook finds its events already stored (a payload seen twice). With
 --new-session each run gets the payload under a new session_id, so the hook
-stores new events into an existing .events/ (the common case). With
---fresh DIR, DIR (the events directory) is also deleted before every run.
-Payload rewriting and deletion happen outside the timed part.
+stores new events into an existing .events/ (the common case). Payloads are
+rewritten outside the timed part.
+
+Run it on a file system that has not just deleted many files: ext4 skips
+inodes freed in the last half minute when it allocates new ones, and a
+hook creating files after a mass deletion pays for that scan.
 """
 import argparse
 import json
@@ -33,7 +36,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=300, help="runs of each command")
     ap.add_argument("--new-session", action="store_true", help="a new session_id for every run")
-    ap.add_argument("--fresh", metavar="DIR", help="delete DIR before every run")
     ap.add_argument("payload")
     ap.add_argument("commands", nargs="+", metavar="LABEL=COMMAND")
     a = ap.parse_args()
@@ -52,8 +54,6 @@ def main():
     runs = {label: [] for label, _ in commands}
     for _ in range(a.n):
         for label, argv in commands:
-            if a.fresh:
-                shutil.rmtree(a.fresh, ignore_errors=True)
             path = a.payload
             if a.new_session:
                 payload["session_id"] = str(uuid.uuid4())

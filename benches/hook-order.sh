@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Writes hook.order: the functions a `publish` hook call runs, which build.rs
+# hands to the linker (lld's --symbol-ordering-file) so that they sit next
+# to each other in the binary. A hook process touches its code once, page by
+# page; with that code scattered over 7 MB of text, each page fault maps a
+# 64 KB window of mostly cold code (see the README, "Where the hook's time
+# goes").
+#
+# Usage: benches/hook-order.sh          regenerate hook.order
+#        benches/hook-order.sh --check  say how much of hook.order the
+#                                       current build still has
+#
+# Regenerate it after a toolchain or dependency update: symbol names carry
+# hashes that change then, and the linker skips names it does not know
+# (nothing breaks, start-up is only slower). Needs valgrind and python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=target/hook-order
+# The same release profile, not stripped, so that callgrind and nm see the
+# names; symbol names do not depend on stripping.
+CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --quiet --target-dir "$target"
+bin=$target/release/event-publisher
+nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u > "$target/symbols"
+
+if [ "${1:-}" = --check ]; then
+  total=$(grep -c . hook.order)
+  known=$(grep -cxFf "$target/symbols" hook.order || true)
+  echo "hook.order: $known of $total functions are in the current build"
+  exit 0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/project"
+cp -r schemas "$work/project/schemas"
+fixtures=fixtures/claude-code-2.1.328
+# The paths a hook call takes: markers stored, the same markers seen again,
+# a rejected marker with feedback, a payload without markers.
+python3 - "$work" "$fixtures" <<'PY'
+import json, sys
+work, fixtures = sys.argv[1], sys.argv[2]
+agent = json.load(open(f"{fixtures}/foreground-post-tool-use-agent.json"))
+agent["cwd"] = f"{work}/project"
+json.dump(agent, open(f"{work}/1-agent.json", "w"))
+json.dump(agent, open(f"{work}/2-agent-again.json", "w"))
+bash = {
+    "session_id": "order", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+    "tool_use_id": "toolu_order", "cwd": f"{work}/project", "tool_input": {"command": "echo"},
+    "tool_response": {"stdout": '<EVENT>{"name": "urlCacher.cacheRequested", "attributes": {"url": 1}}</EVENT>', "stderr": ""},
+}
+json.dump(bash, open(f"{work}/3-rejected.json", "w"))
+json.dump(json.load(open(f"{fixtures}/background-stop.json")), open(f"{work}/4-no-marker.json", "w"))
+PY
+for payload in "$work"/*.json; do
+  env -u LD_LIBRARY_PATH CLAUDE_PROJECT_DIR="$work/project" HOME="$work" XDG_CONFIG_HOME="$work/config" \
+    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$payload.cg" "$bin" publish \
+    < "$payload" > /dev/null 2>&1
+done
+# Functions in the order callgrind first names them, those of the binary only.
+python3 - "$target/symbols" "$work" > hook.order <<'PY'
+import glob, re, sys
+symbols = set(open(sys.argv[1]).read().split())
+seen, order = set(), []
+for path in sorted(glob.glob(f"{sys.argv[2]}/*.cg")):
+    for line in open(path):
+        m = re.match(r"^c?fn=\(\d+\) (.+)$", line.rstrip("\n"))
+        if m and m.group(1) in symbols and m.group(1) not in seen:
+            seen.add(m.group(1))
+            order.append(m.group(1))
+print("\n".join(order))
+PY
+echo "hook.order: $(grep -c . hook.order) functions"
