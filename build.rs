@@ -56,7 +56,9 @@ fn uses_rust_lld(var: &dyn Fn(&str) -> String) -> bool {
         .lines()
         .find_map(|l| l.strip_prefix("release: "))
         .unwrap_or_default();
-    let mut parts = release.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (1, 90)
 }
