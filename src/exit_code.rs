@@ -27,13 +27,6 @@ impl ExitCode {
     }
 }
 
-impl From<ExitCode> for std::process::ExitCode {
-    fn from(c: ExitCode) -> Self {
-        // Codes are 0..=64, always within u8.
-        std::process::ExitCode::from(c.code() as u8)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
