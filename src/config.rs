@@ -329,6 +329,18 @@ impl Config {
     pub fn resolve(flags: Settings, project: PathBuf, sources: &Sources) -> Config {
         let mut warnings = Vec::new();
         let env = Settings::from_env(sources.env, &mut warnings);
+        Self::resolve_with_env(flags, env, warnings, project, sources)
+    }
+
+    /// `resolve`, with the environment's layer (`Settings::from_env` of
+    /// `sources.env`) already read, and its warnings.
+    pub fn resolve_with_env(
+        flags: Settings,
+        env: Settings,
+        mut warnings: Vec<String>,
+        project: PathBuf,
+        sources: &Sources,
+    ) -> Config {
         let project_file =
             Settings::from_file(&project.join(PROJECT_FILE), &mut warnings).anchored(&project);
         let user_file = match &sources.user_file {

@@ -24,10 +24,12 @@ pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
         say("publish reads a Claude Code hook payload on stdin (see event-publisher install)");
         return ExitCode::Success;
     }
-    let env = |k: &str| std::env::var(k).ok();
+    let sources = Sources::process();
     // The payload cap and the deadline are needed before the payload (and so
     // the project's config file) is known: flags and environment decide them.
-    let early = Settings::from_env(&env, &mut Vec::new());
+    // The environment is read once; its warnings wait for the config.
+    let mut env_warnings = Vec::new();
+    let early = Settings::from_env(sources.env, &mut env_warnings);
     watchdog::arm(early.deadline_ms.unwrap_or(watchdog::DEFAULT_DEADLINE_MS));
     let max_payload = args
         .max_payload_bytes
@@ -50,7 +52,12 @@ pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
     }
     let mut out = std::io::stdout().lock();
     let verbose = args.verbose || std::io::stderr().is_terminal();
-    match publish(global, args, &bytes, &mut out) {
+    let env = EnvLayer {
+        sources: &sources,
+        settings: early,
+        warnings: env_warnings,
+    };
+    match publish(global, args, env, &bytes, &mut out) {
         Ok(Some(report)) => {
             if verbose {
                 summary(&report);
@@ -66,11 +73,21 @@ pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
     ExitCode::Success
 }
 
+/// The environment's settings, read once per process, and where they came
+/// from.
+pub struct EnvLayer<'a> {
+    pub sources: &'a Sources<'a>,
+    pub settings: Settings,
+    /// Unreadable values, said once the payload turns out to hold events.
+    pub warnings: Vec<String>,
+}
+
 /// Publishes one payload; `Ok(None)` when it cannot hold events. Writes the
 /// hook's JSON output (feedback to the agent) to `out`.
 pub fn publish(
     global: &GlobalArgs,
     args: &PublishArgs,
+    env: EnvLayer,
     bytes: &[u8],
     out: &mut impl Write,
 ) -> Result<Option<Report>, String> {
@@ -90,11 +107,11 @@ pub fn publish(
         return Ok(None);
     }
 
-    let sources = Sources::process();
+    let sources = env.sources;
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, payload.cwd());
     let mut flag_warnings = Vec::new();
     let flags = flag_settings(global, args).with_otlp_flags(&args.otlp, &mut flag_warnings);
-    let config = Config::resolve(flags, project, &sources);
+    let config = Config::resolve_with_env(flags, env.settings, env.warnings, project, sources);
     for w in flag_warnings.iter().chain(&config.warnings) {
         say(w);
     }

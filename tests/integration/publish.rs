@@ -692,3 +692,31 @@ fn fifty_hooks_at_once_lose_and_duplicate_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// The environment is read once per hook call, before the payload; what it
+/// holds that cannot be used is still said, once, and the rest applies.
+#[test]
+fn unusable_environment_values_are_said_once_and_the_rest_applies() {
+    let env = Env::new();
+    let out = env
+        .test()
+        .args(&["publish", "-v"])
+        .var("EVENT_PUBLISHER_MAX_MARKERS", "many")
+        .var("EVENT_PUBLISHER_UNKNOWN_EVENTS", "accept")
+        .stdin(bash_payload(
+            "s-env",
+            "toolu_env",
+            &marker("other.thing", json!({"k": 1})),
+        ))
+        .stderr_has("EVENT_PUBLISHER_MAX_MARKERS=\"many\" is not a whole number; ignored")
+        .run();
+    assert_eq!(
+        out.stderr.matches("is not a whole number").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let records = env.records();
+    assert_eq!(records.len(), 1, "{}", out.stderr);
+    assert_eq!(records[0]["name"], "other.thing");
+}
