@@ -56,7 +56,8 @@ for payload in "$work"/*.json; do
     valgrind --tool=callgrind --demangle=no --callgrind-out-file="$payload.cg" "$bin" publish \
     < "$payload" > /dev/null 2>&1
 done
-# Functions in the order callgrind first names them, those of the binary only.
+# The binary's functions that ran, sorted so that a regenerated file differs
+# only where the code did (callgrind's own order varies from run to run).
 python3 - "$target/symbols" "$work" > hook.order <<'PY'
 import glob, re, sys
 symbols = set(open(sys.argv[1]).read().split())
@@ -67,6 +68,6 @@ for path in sorted(glob.glob(f"{sys.argv[2]}/*.cg")):
         if m and m.group(1) in symbols and m.group(1) not in seen:
             seen.add(m.group(1))
             order.append(m.group(1))
-print("\n".join(order))
+print("\n".join(sorted(order)))
 PY
 echo "hook.order: $(grep -c . hook.order) functions"
