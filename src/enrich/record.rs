@@ -106,7 +106,7 @@ mod tests {
     fn safe_names_agree_with_the_envelope_schema() {
         let schema: Value =
             serde_json::from_str(crate::validate::schema_set::ENVELOPE_SCHEMA).unwrap();
-        let v = crate::validate::schema_set::compile(&schema).unwrap();
+        let v = crate::validate::schema_set::compile(schema.clone()).unwrap();
         for name in [
             "urlCacher.cacheRequested",
             "a.b.c",
