@@ -118,6 +118,18 @@ pub fn record_path(env: &Env, id: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no record {id}"))
 }
 
+/// A day folder the store actually filed a record in, as (`YYYY-MM-DD`,
+/// the file-name prefix `YYYYMMDD`): records without a timestamp of their
+/// own land under the day they were seen, so tests that plant files next to
+/// real records ask for it instead of naming a date.
+pub fn record_day(env: &Env) -> (String, String) {
+    let id = env.records()[0]["id"].as_str().unwrap().to_string();
+    let dir = record_path(env, &id).parent().unwrap().to_path_buf();
+    let day = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let compact = day.replace('-', "");
+    (day, compact)
+}
+
 fn lines(out: &Output) -> Vec<&str> {
     out.stdout.lines().collect()
 }
@@ -617,18 +629,19 @@ fn plant(env: &Env, rel: &str, bytes: &[u8]) -> PathBuf {
 #[test]
 fn stray_and_corrupt_files_are_reported_and_skipped() {
     let env = published();
+    let (day, compact) = record_day(&env);
     let good = std::fs::read(record_path(&env, env.records()[0]["id"].as_str().unwrap())).unwrap();
     let id = "11111111-2222-5333-8444-555555555555";
     plant(
         &env,
-        &format!("2026-11-21/20261121T000000.000Z-a.truncated-{id}.json"),
+        &format!("{day}/{compact}T000000.000Z-a.truncated-{id}.json"),
         &good[..good.len() / 2],
     );
-    plant(&env, "2026-11-21/notes.txt", b"hello");
+    plant(&env, &format!("{day}/notes.txt"), b"hello");
     plant(
         &env,
         &format!(
-            "2026-11-21/20261121T000000.000Z-a.empty-{}.json",
+            "{day}/{compact}T000000.000Z-a.empty-{}.json",
             "11111111-2222-5333-8444-555555555556"
         ),
         b"",
@@ -636,7 +649,7 @@ fn stray_and_corrupt_files_are_reported_and_skipped() {
     plant(
         &env,
         &format!(
-            "2026-11-21/20261121T000000.000Z-a.array-{}.json",
+            "{day}/{compact}T000000.000Z-a.array-{}.json",
             "11111111-2222-5333-8444-555555555557"
         ),
         b"[1, 2]",
@@ -644,7 +657,7 @@ fn stray_and_corrupt_files_are_reported_and_skipped() {
     plant(&env, "stuff/readme.md", b"not events");
     plant(&env, "README", b"not events");
     // Dot entries are not records and are not reported.
-    plant(&env, "2026-11-21/.partial", b"{");
+    plant(&env, &format!("{day}/.partial"), b"{");
     plant(&env, ".tmp/.1-2-3.tmp", b"{");
     let out = env.test().args(&["ls", "--jsonl"]).run();
     assert_eq!(jsonl(&out).len(), 6, "the good records are all listed");
@@ -690,8 +703,9 @@ fn stray_and_corrupt_files_are_reported_and_skipped() {
 #[test]
 fn many_bad_files_are_counted_not_each_named() {
     let env = published();
+    let (day, _) = record_day(&env);
     for i in 0..25 {
-        plant(&env, &format!("2026-11-21/junk-{i}.txt"), b"x");
+        plant(&env, &format!("{day}/junk-{i}.txt"), b"x");
     }
     let out = env.test().args(&["ls"]).run();
     let lines: Vec<&str> = out.stderr.lines().collect();
@@ -705,9 +719,10 @@ fn many_bad_files_are_counted_not_each_named() {
 #[test]
 fn symlinks_are_not_records() {
     let env = published();
+    let (day, compact) = record_day(&env);
     let target = record_path(&env, env.records()[0]["id"].as_str().unwrap());
-    let link = env.events().join("2026-11-21").join(format!(
-        "20261121T000000.000Z-a.link-{}.json",
+    let link = env.events().join(&day).join(format!(
+        "{compact}T000000.000Z-a.link-{}.json",
         "11111111-2222-5333-8444-555555555558"
     ));
     std::os::unix::fs::symlink(&target, &link).unwrap();

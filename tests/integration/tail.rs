@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::read::{FG_SESSION, emit, event, ids, published};
+use crate::read::{FG_SESSION, emit, event, ids, published, record_day};
 use crate::test::{Env, Test};
 
 #[test]
@@ -270,8 +270,9 @@ fn follow_reads_a_file_written_in_place_once_it_is_complete() {
     let mut record = env.records()[0].clone();
     let id = "0b3c9d7e-1111-5222-8333-444455556666";
     record["id"] = json!(id);
-    let path = env.events().join("2026-11-21").join(format!(
-        "20261121T000000.000Z-urlCacher.urlValidated-{id}.json"
+    let (day, compact) = record_day(&env);
+    let path = env.events().join(day).join(format!(
+        "{compact}T000000.000Z-urlCacher.urlValidated-{id}.json"
     ));
     use std::io::Write;
     let mut file = std::fs::File::create(&path).unwrap();
