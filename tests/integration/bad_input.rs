@@ -558,7 +558,9 @@ fn closed_standard_descriptors_are_opened_on_dev_null() {
     use std::os::unix::process::CommandExt;
     let env = Env::new();
     let mut cmd = env.test().args(&["publish"]).command();
-    cmd.stdin(Stdio::piped());
+    // A preloaded library (libfaketime in the faked-clock run) opens files
+    // of its own before the binary starts and would take descriptor 1.
+    cmd.env_remove("LD_PRELOAD").stdin(Stdio::piped());
     // SAFETY: close(2) is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {

@@ -194,13 +194,17 @@ fn stale_temp_files_go() {
     let fresh = tmp.join(".2-0-2.tmp");
     std::fs::write(&stale, "{").unwrap();
     std::fs::write(&fresh, "{").unwrap();
-    let two_hours_ago = SystemTime::now() - StdDuration::from_secs(7200);
-    std::fs::File::options()
-        .write(true)
-        .open(&stale)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
+    // Both times are set from this process's clock, so the test holds when
+    // that clock is faked (the kernel stamps writes with the real one).
+    let now = SystemTime::now();
+    for (file, age) in [(&stale, 7200), (&fresh, 0)] {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(now - StdDuration::from_secs(age))
+            .unwrap();
+    }
     env.test()
         .args(&["gc", "--older-than", "1000d", "--dry-run"])
         .stdout_has("1 stale temp file")

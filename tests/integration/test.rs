@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_event-publisher");
+
+/// Variables passed from the test run to the binary despite `env_clear`.
+const CLOCK_AND_LOCALE: [&str; 4] = ["TZ", "LC_ALL", "LANG", "LD_PRELOAD"];
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A temporary world: `<root>/home` (with the fixture transcripts under
@@ -261,6 +264,15 @@ impl Test {
                     .clone()
                     .unwrap_or_else(|| self.env.project()),
             );
+        // The clock, zone and locale of the test run reach the binary, so a
+        // run under a faked clock (`.ci/test`'s libfaketime pass) or another
+        // `TZ` tests the binary under them too.
+        for (k, v) in std::env::vars_os() {
+            let k_str = k.to_string_lossy();
+            if CLOCK_AND_LOCALE.contains(&k_str.as_ref()) || k_str.starts_with("FAKETIME") {
+                cmd.env(&k, v);
+            }
+        }
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
