@@ -24,8 +24,8 @@ use super::reading::{self, say};
 use crate::cli::{GcArgs, GlobalArgs};
 use crate::enrich::enricher::format_time;
 use crate::exit_code::ExitCode;
-use crate::sinks::fs::TEMP;
 use crate::store::file_name::compact;
+use crate::store::layout::TEMP;
 use crate::store::time_spec::parse_duration;
 use crate::store::{EventsDir, FileName, Kind, Order, Scan, Scope};
 

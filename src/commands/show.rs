@@ -10,7 +10,7 @@ use super::reading::{self, say};
 use crate::cli::{GlobalArgs, ShowArgs};
 use crate::enrich::Record;
 use crate::exit_code::ExitCode;
-use crate::sinks::fs::{ID_INDEX, INVALID};
+use crate::store::layout::{self, ID_INDEX};
 use crate::store::{EventsDir, Kind, Problems};
 use crate::view::Style;
 use crate::view::style::Paint;
@@ -126,11 +126,10 @@ fn in_day_folders(dir: &EventsDir, prefix: &str) -> Vec<(String, PathBuf)> {
 
 /// Where the record's dated link is, when it is there.
 fn dated_path(dir: &EventsDir, r: &Record) -> Option<PathBuf> {
-    let day = match r.is_valid() {
-        true => PathBuf::from(r.day()),
-        false => Path::new(INVALID).join(r.day()),
-    };
-    let p = dir.path().join(day).join(r.file_name());
+    let p = dir
+        .path()
+        .join(layout::day_dir(r))
+        .join(layout::file_name(r));
     p.exists().then_some(p)
 }
 

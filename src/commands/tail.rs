@@ -22,8 +22,7 @@ use super::reading::{self, say};
 use crate::cli::{GlobalArgs, TailArgs};
 use crate::enrich::Record;
 use crate::exit_code::ExitCode;
-use crate::sinks::fs::INVALID;
-use crate::store::events_dir::is_day;
+use crate::store::layout::{INVALID, is_day};
 use crate::store::{EventsDir, FileName, Filter, Kind, Order, Problems, Scan, Scope};
 use crate::view::{Format, JsonOut, Style, event_row, table};
 

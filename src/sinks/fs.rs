@@ -1,11 +1,5 @@
-//! The filesystem sink: one JSON file per record under `.events/`.
-//!
-//! Layout:
-//! ```text
-//! .events/YYYY-MM-DD/<timestamp>-<name>-<id>.json      valid events
-//! .events/invalid/YYYY-MM-DD/<timestamp>-<name>-<id>.json  dead letters
-//! .events/.ids/<2 hex>/<id>.json                       the id index (hard links)
-//! ```
+//! The filesystem sink: one JSON file per record under `.events/`, where
+//! `store::layout` says it goes (day folders, `invalid/`, the `.ids/` index).
 //!
 //! Exactly once: a record is written to an anonymous file (`O_TMPFILE`, so a
 //! killed process leaves nothing behind), then hard-linked into the id index.
@@ -36,12 +30,7 @@ use rustix::io::Errno;
 
 use crate::enrich::Record;
 use crate::error::{Context, Error, Result};
-
-/// The directory under the events directory that indexes records by id.
-pub const ID_INDEX: &str = ".ids";
-/// Where dead letters go.
-pub const INVALID: &str = "invalid";
-pub const TEMP: &str = ".tmp";
+use crate::store::layout::{self, ID_INDEX, TEMP};
 
 /// What storing a record did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,13 +96,10 @@ impl FsSink {
         let mut bytes = serde_json::to_vec_pretty(record)?;
         bytes.push(b'\n');
         let id = record.id.to_string();
-        let id_dir = format!("{ID_INDEX}/{}", &id[..2]);
-        let id_name = format!("{id}.json");
-        let day_dir = match record.is_valid() {
-            true => record.day(),
-            false => format!("{INVALID}/{}", record.day()),
-        };
-        let file_name = record.file_name();
+        let id_dir = layout::id_bucket(&id);
+        let id_name = layout::id_entry(&id);
+        let day_dir = layout::day_dir(record);
+        let file_name = layout::file_name(record);
 
         self.dir(&id_dir)?;
         // Most sightings of a known event (the report seen by two hooks, a
@@ -275,12 +261,9 @@ impl FsSink {
         File::from(fd).take(64 << 20).read_to_end(&mut text)?;
         let stored: Record = serde_json::from_slice(&text)
             .with_context(|| format!("reading {}/{id_dir}/{id_name}", self.path.display()))?;
-        let day_dir = match stored.is_valid() {
-            true => stored.day(),
-            false => format!("{INVALID}/{}", stored.day()),
-        };
+        let day_dir = layout::day_dir(&stored);
         self.dir(&day_dir)?;
-        self.link_dated(id_dir, id_name, &day_dir, &stored.file_name())
+        self.link_dated(id_dir, id_name, &day_dir, &layout::file_name(&stored))
     }
 
     /// Opens (creating) a directory below the root, one component at a time,

@@ -11,9 +11,9 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use super::file_name::FileName;
+use super::layout::{self, INVALID, is_day};
 use super::problems::Problems;
 use crate::error::{Context, Error, Result};
-use crate::sinks::fs::{ID_INDEX, INVALID};
 
 /// Valid records or dead letters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,9 +175,8 @@ impl EventsDir {
     /// The id index entry of a record id.
     pub fn id_path(&self, id: &str) -> PathBuf {
         self.path
-            .join(ID_INDEX)
-            .join(id.get(..2).unwrap_or("xx"))
-            .join(format!("{id}.json"))
+            .join(layout::id_bucket(id))
+            .join(layout::id_entry(id))
     }
 }
 
@@ -211,13 +210,4 @@ pub fn read_at(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>) -> std::result::Res
             Err(e) => return Err(std::io::Error::from(e).to_string()),
         }
     }
-}
-
-pub fn is_day(d: &str) -> bool {
-    let b = d.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            _ => c.is_ascii_digit(),
-        })
 }

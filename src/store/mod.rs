@@ -13,6 +13,7 @@ pub mod events_dir;
 pub mod file_name;
 pub mod filter;
 pub mod found;
+pub mod layout;
 pub mod problems;
 pub mod scan;
 pub mod time_spec;
