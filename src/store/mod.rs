@@ -12,7 +12,9 @@
 pub mod events_dir;
 pub mod file_name;
 pub mod filter;
+pub mod follow;
 pub mod found;
+pub mod journal;
 pub mod layout;
 pub mod problems;
 pub mod reader;
