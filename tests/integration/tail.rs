@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::read::{FG_SESSION, emit, event, ids, published, record_day};
 use crate::test::{Env, Test};
+use crate::test::{FG_SESSION, emit, event, ids, published, record_day};
 
 #[test]
 fn tail_shows_the_latest_events_oldest_of_them_first() {
