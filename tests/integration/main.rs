@@ -6,6 +6,7 @@ mod test;
 mod agent;
 mod bad_input;
 mod check;
+mod clock;
 mod collector;
 mod crash;
 mod filesystem;
