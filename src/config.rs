@@ -341,13 +341,23 @@ impl Config {
         project: PathBuf,
         sources: &Sources,
     ) -> Config {
-        let project_file =
+        let mut project_file =
             Settings::from_file(&project.join(PROJECT_FILE), &mut warnings).anchored(&project);
-        let user_file = match &sources.user_file {
+        let mut user_file = match &sources.user_file {
             Some(f) => Settings::from_file(f, &mut warnings).anchored(&project),
             None => Settings::default(),
         };
-        let s = flags.over(env).over(project_file).over(user_file);
+        // Layers are merged key by key, except that the OTLP headers of the
+        // trusted layers never go with an endpoint the project file set.
+        let mut above = flags.over(env);
+        let otlp = OtlpSettings::merge_trusting(
+            std::mem::take(&mut above.otlp),
+            std::mem::take(&mut project_file.otlp),
+            std::mem::take(&mut user_file.otlp),
+            &mut warnings,
+        );
+        let mut s = above.over(project_file).over(user_file);
+        s.otlp = otlp;
         let d = Limits::default();
         let home_roots = || {
             let dir = (sources.env)("CLAUDE_CONFIG_DIR")

@@ -1,0 +1,160 @@
+//! A hostile repository and a hostile agent (issue 13): what a cloned
+//! project's files and an agent's markers must never achieve. Each test is
+//! one attempt from the threat model in the README.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::test::Env;
+
+const BASH: &str = "claude-code-2.1.328/foreground-post-tool-use-bash-in-subagent.json";
+
+/// An HTTP server that answers every request `200 OK` (an empty OTLP
+/// answer: accepted) and keeps each request's head (request line and
+/// headers) and path, so a test can see what was sent where.
+struct Catcher {
+    port: u16,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Catcher {
+    fn start() -> Catcher {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let kept = heads.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut head = String::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                kept.lock().unwrap().push(head);
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Catcher { port, heads }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn write_project_file(env: &Env, value: serde_json::Value) {
+    std::fs::create_dir_all(env.project().join(".claude")).unwrap();
+    std::fs::write(
+        env.project().join(".claude/event-publisher.json"),
+        value.to_string(),
+    )
+    .unwrap();
+}
+
+fn write_user_file(env: &Env, value: serde_json::Value) {
+    let dir = env.root().join("config/event-publisher");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), value.to_string()).unwrap();
+}
+
+// Finding 1: credentials follow a project endpoint.
+
+#[test]
+fn user_headers_never_go_to_an_endpoint_a_project_file_set() {
+    let user = Catcher::start();
+    let project = Catcher::start();
+    let env = Env::new();
+    write_user_file(
+        &env,
+        json!({"otlp": {"endpoint": user.url(), "headers": {"authorization": "Bearer USER-SECRET"}}}),
+    );
+    write_project_file(&env, json!({"otlp": {"endpoint": project.url()}}));
+    let out = env.test().args(&["publish"]).fixture(BASH).run();
+    let got = project.heads();
+    assert!(
+        got.iter().any(|h| h.starts_with("POST /v1/logs")),
+        "the project's endpoint gets the project's events: {got:?}\n{}",
+        out.stderr
+    );
+    for h in &got {
+        assert!(!h.contains("USER-SECRET"), "credentials leaked: {h}");
+    }
+    assert!(
+        out.stderr.contains("endpoint set by the project file"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("USER-SECRET"), "{}", out.stderr);
+}
+
+#[test]
+fn environment_headers_never_go_to_a_per_signal_endpoint_a_project_file_set() {
+    let trusted = Catcher::start();
+    let project = Catcher::start();
+    let env = Env::new();
+    write_project_file(
+        &env,
+        json!({"otlp": {"logs_endpoint": format!("{}/v1/logs", project.url()),
+                        "traces_endpoint": format!("{}/v1/traces", project.url()),
+                        "headers": {"x-project": "p"}}}),
+    );
+    env.test()
+        .args(&["publish"])
+        .var("EVENT_PUBLISHER_OTLP_ENDPOINT", trusted.url())
+        .var(
+            "EVENT_PUBLISHER_OTLP_HEADERS",
+            "authorization=Bearer%20ENV-SECRET",
+        )
+        .fixture(BASH)
+        .run();
+    let got = project.heads();
+    assert!(got.len() >= 2, "logs and traces: {got:?}");
+    for h in &got {
+        assert!(!h.contains("ENV-SECRET"), "credentials leaked: {h}");
+        // The project's own headers go with the project's own endpoint.
+        assert!(h.contains("x-project: p"), "{h}");
+    }
+    assert!(trusted.heads().is_empty());
+}
+
+#[test]
+fn user_headers_still_go_to_the_users_endpoint() {
+    let user = Catcher::start();
+    let env = Env::new();
+    write_user_file(
+        &env,
+        json!({"otlp": {"endpoint": user.url(), "headers": {"authorization": "Bearer USER-SECRET"}}}),
+    );
+    // A project file that sets other OTLP keys changes nothing about that.
+    write_project_file(&env, json!({"otlp": {"service_name": "proj"}}));
+    env.test().args(&["publish"]).fixture(BASH).stderr("").run();
+    let got = user.heads();
+    assert!(!got.is_empty());
+    for h in &got {
+        assert!(h.contains("authorization: Bearer USER-SECRET"), "{h}");
+    }
+}
