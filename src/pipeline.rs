@@ -148,7 +148,7 @@ impl Pipeline {
                 marker.raw = raw;
             }
         }
-        let record = self.enricher.record(
+        let mut record = self.enricher.record(
             id,
             marker.event.as_ref().ok(),
             &marker.raw,
@@ -156,6 +156,7 @@ impl Pipeline {
             &text.source,
             text.written_at.as_deref(),
         );
+        self.redactor.redact_record(&mut record);
         let sink = match &mut self.sink {
             Ok(s) => s,
             Err(_) => {

@@ -225,12 +225,7 @@ pub fn pipeline(config: &Config) -> Pipeline {
         sink,
         config.limits.max_markers as usize,
     );
-    let r = &config.redaction;
-    p.redact_with(Redactor::new(
-        r.enabled.unwrap_or(true),
-        r.patterns.clone(),
-        r.attributes.clone(),
-    ));
+    p.redact_with(Redactor::configured(&config.redaction));
     p
 }
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::rule::{Probe, RULES, SECRET_NAMES, marker, secret_of};
+use crate::enrich::{Record, Span};
 
 /// A configured secret shape: a name (the marker's kind) and a regex; the
 /// secret is its `secret` group when it has one, else the whole match.
@@ -49,6 +50,15 @@ impl Redactor {
         }
     }
 
+    /// The redactor the settings describe.
+    pub fn configured(r: &crate::config::RedactionSettings) -> Self {
+        Redactor::new(
+            r.enabled.unwrap_or(true),
+            r.patterns.clone(),
+            r.attributes.clone(),
+        )
+    }
+
     pub fn disabled() -> Self {
         Redactor::new(false, Vec::new(), Vec::new())
     }
@@ -64,12 +74,80 @@ impl Redactor {
         if !self.enabled {
             return;
         }
+        self.redact_keys(map);
         for (key, value) in map.iter_mut() {
             match self.secret_name(key) {
                 Some(kind) => self.redact_named(value, &kind),
                 None => self.redact_value(value),
             }
         }
+    }
+
+    /// Keys are text an agent chose too (`{"xoxb-…": 1}`): a secret-shaped
+    /// key is renamed, keeping its place; two keys that redact alike both
+    /// stay (`#2` is appended to the second).
+    fn redact_keys(&self, map: &mut Map<String, Value>) {
+        if !map.keys().any(|k| self.redact_text(k).is_some()) {
+            return;
+        }
+        let old = std::mem::take(map);
+        for (key, value) in old {
+            let mut key = self.redact_text(&key).unwrap_or(key);
+            let base = key.clone();
+            let mut n = 1;
+            while map.contains_key(&key) {
+                n += 1;
+                key = format!("{base}#{n}");
+            }
+            map.insert(key, value);
+        }
+    }
+
+    /// The strings of a record that do not come from the event's values:
+    /// the problems (schema messages quote the value they reject, paths
+    /// name keys) and the Claude Code source. The event's own strings and
+    /// keys went through `redact_object` before the record was built.
+    pub fn redact_record(&self, record: &mut Record) {
+        if !self.enabled {
+            return;
+        }
+        let text = |s: &mut String| {
+            if let Some(r) = self.redact_text(s) {
+                *s = r;
+            }
+        };
+        for p in &mut record.errors {
+            text(&mut p.message);
+            text(&mut p.instance_path);
+        }
+        let src = &mut record.source;
+        for field in [
+            &mut src.hook_event_name,
+            &mut src.session_id,
+            &mut src.prompt_id,
+            &mut src.agent_id,
+            &mut src.agent_type,
+            &mut src.tool_name,
+            &mut src.tool_use_id,
+            &mut src.cwd,
+            &mut src.transcript_path,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            text(field);
+        }
+    }
+
+    /// A span's name (`invoke_agent {agent_type}`) and attributes.
+    pub fn redact_span(&self, span: &mut Span) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(r) = self.redact_text(&span.name) {
+            span.name = r;
+        }
+        self.redact_object(&mut span.attributes);
     }
 
     fn redact_value(&self, value: &mut Value) {
@@ -441,5 +519,27 @@ mod tests {
         let mut v = json!({"url": "https://example.com/a", "cache_path": "/tmp/x", "hit": true, "bytes": 12});
         r.redact_object(v.as_object_mut().unwrap());
         assert!(r.builtin.iter().all(|c| c.get().is_none()));
+    }
+    #[test]
+    fn secret_keys_are_renamed_in_place_and_collisions_kept() {
+        let r = Redactor::default();
+        let gh = "ghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3";
+        let gh2 = "ghp_Z4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3";
+        let mut v = json!({"a": 1, gh: 2, gh2: {"x": gh}, "z": 3});
+        r.redact_object(v.as_object_mut().unwrap());
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "a",
+                "[REDACTED:github_token]",
+                "[REDACTED:github_token]#2",
+                "z"
+            ]
+        );
+        assert_eq!(
+            v["[REDACTED:github_token]#2"]["x"],
+            "[REDACTED:github_token]"
+        );
     }
 }

@@ -158,3 +158,67 @@ fn user_headers_still_go_to_the_users_endpoint() {
         assert!(h.contains("authorization: Bearer USER-SECRET"), "{h}");
     }
 }
+
+// Finding 3: every string that reaches a sink or the spool is redacted.
+
+const GH: &str = "ghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3";
+const SLACK: &str = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx";
+const AWS: &str = "AKIAIOSFODNN7EXAMPLE";
+
+fn bash_payload(stdout: &str, cwd: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "session_id": "s-hostile", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": "toolu_hostile", "tool_input": {"command": "echo"}, "cwd": cwd,
+        "tool_response": {"stdout": stdout, "stderr": ""}
+    }))
+    .unwrap()
+}
+
+fn marker(event: serde_json::Value) -> String {
+    format!("<EVENT>{event}</EVENT>")
+}
+
+/// Every byte under `.events/`, spool included, as text.
+fn everything_stored(env: &Env) -> String {
+    env.files(&env.events())
+        .iter()
+        .map(|f| String::from_utf8_lossy(&std::fs::read(env.events().join(f)).unwrap()).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn schema_messages_keys_paths_and_source_are_redacted_in_the_store_and_the_spool() {
+    let env = Env::new();
+    // A schema error quoting a secret value, a secret as a key (an
+    // instance_path), a secret key in an accepted event, a secret in the cwd.
+    let quoted = marker(json!({"name": "urlCacher.cacheRequested", "attributes": {
+        "url": {"href": format!("https://x/?key={GH}")}, "cache_path": "/c"}}));
+    let key = marker(json!({"name": "urlCacher.cacheRequested", "attributes": {
+        "url": "https://x/", "cache_path": "/c", SLACK: "v"}}));
+    let accepted = marker(json!({"name": "other.thing", "attributes": {
+        "nested": {AWS: 1}, SLACK: "v"}}));
+    let out = env
+        .test()
+        .args(&["publish", "--no-feedback", "--unknown-events", "accept"])
+        .var("EVENT_PUBLISHER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+        .stdin(bash_payload(
+            &format!("{quoted}\n{key}\n{accepted}"),
+            &format!("/home/u/{GH}/project"),
+        ))
+        .run();
+    assert_eq!(env.dead_letters().len(), 2, "{}", out.stderr);
+    assert_eq!(env.records().len(), 1);
+    let spooled = crate::collector::spool_files(&env.events());
+    assert!(!spooled.is_empty(), "the requests wait in the spool");
+    let all = everything_stored(&env);
+    for secret in [GH, SLACK, AWS] {
+        assert!(!all.contains(secret), "{secret} stored or spooled:\n{all}");
+    }
+    assert!(all.contains("[REDACTED:github_token]"));
+    assert!(all.contains("[REDACTED:slack_token]"));
+    assert!(all.contains("[REDACTED:aws_access_key_id]"));
+    for text in [&out.stdout, &out.stderr] {
+        assert!(!text.contains(GH) && !text.contains(SLACK), "{text}");
+    }
+}

@@ -138,6 +138,10 @@ pub fn export(config: &Config, records: &[Record], spans: &[Span]) -> Outcome {
                 Err(e) => out.messages.push(format!("otlp: {e}; span not exported")),
             }
         }
+        // Span names and attributes come from the payload: redacted like
+        // records, before they reach the spool.
+        let redactor = crate::redact::Redactor::configured(&config.redaction);
+        claimed.iter_mut().for_each(|s| redactor.redact_span(s));
         if !claimed.is_empty() {
             fresh.push(Fresh {
                 signal: Signal::Traces,
