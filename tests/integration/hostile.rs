@@ -222,3 +222,73 @@ fn schema_messages_keys_paths_and_source_are_redacted_in_the_store_and_the_spool
         assert!(!text.contains(GH) && !text.contains(SLACK), "{text}");
     }
 }
+
+// Finding 8: no secret in any message.
+
+#[test]
+fn an_endpoint_query_string_is_never_shown_and_the_path_goes_before_it() {
+    let catcher = Catcher::start();
+    let env = Env::new();
+    env.test()
+        .args(&["publish", "-v"])
+        .var(
+            "EVENT_PUBLISHER_OTLP_ENDPOINT",
+            format!("{}?api_key=Q5ECRETQ", catcher.url()),
+        )
+        .fixture(BASH)
+        .run();
+    let got = catcher.heads();
+    assert!(
+        got.iter()
+            .any(|h| h.starts_with("POST /v1/logs?api_key=Q5ECRETQ ")),
+        "{got:?}"
+    );
+    // Down, the failure names the endpoint without its query.
+    let env = Env::new();
+    let out = env
+        .test()
+        .args(&["publish", "-v"])
+        .var(
+            "EVENT_PUBLISHER_OTLP_ENDPOINT",
+            "http://127.0.0.1:1/base?api_key=Q5ECRETQ#frag",
+        )
+        .fixture(BASH)
+        .stderr_has("otlp export failed")
+        .stderr_has("http://127.0.0.1:1/base/v1/logs")
+        .run();
+    let flush = env
+        .test()
+        .args(&["flush"])
+        .var(
+            "EVENT_PUBLISHER_OTLP_ENDPOINT",
+            "https://127.0.0.1:1/?api_key=Q5ECRETQ",
+        )
+        .status(None)
+        .run();
+    let state = std::fs::read_to_string(env.events().join(".spool/state.json")).unwrap();
+    for text in [&out.stderr, &flush.stdout, &flush.stderr, &state] {
+        assert!(!text.contains("Q5ECRETQ"), "{text}");
+    }
+}
+
+#[test]
+fn headers_in_the_wrong_form_are_reported_without_their_value() {
+    for headers in [
+        json!("authorization=Bearer W5ECRETW"),
+        json!(["authorization=Bearer W5ECRETW"]),
+        json!({"authorization": ["Bearer W5ECRETW"]}),
+    ] {
+        let env = Env::new();
+        write_project_file(
+            &env,
+            json!({"otlp": {"endpoint": "http://127.0.0.1:1", "headers": headers}}),
+        );
+        let out = env
+            .test()
+            .args(&["publish"])
+            .fixture(BASH)
+            .stderr_has("headers")
+            .run();
+        assert!(!out.stderr.contains("W5ECRETW"), "{}", out.stderr);
+    }
+}

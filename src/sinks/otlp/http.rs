@@ -51,7 +51,9 @@ impl HttpSender {
                     timeout.as_millis()
                 ));
             }
-            Err(e) => return Delivery::Retry(format!("{}: {e}", ep.shown())),
+            Err(e) => {
+                return Delivery::Retry(format!("{}: {}", ep.shown(), ep.scrub(&e.to_string())));
+            }
         };
         let status = resp.status().as_u16();
         if let Some(d) = Delivery::from_http_status(status) {
