@@ -292,3 +292,54 @@ fn headers_in_the_wrong_form_are_reported_without_their_value() {
         assert!(!out.stderr.contains("W5ECRETW"), "{}", out.stderr);
     }
 }
+
+// Finding 7: a planted spool file costs a bounded amount of work, once.
+
+#[test]
+fn planted_spool_bombs_are_set_aside_unread_and_not_retried() {
+    let catcher = Catcher::start();
+    let env = Env::new();
+    let spool = env.events().join(".spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    // Too large to read (past the cap), and small but a decompression bomb
+    // (500,000 empty resources), and not protobuf at all.
+    let big = "0000000000001-1-0.1.logs.pb";
+    let dense = "0000000000002-1-0.1.logs.pb";
+    let junk = "0000000000003-1-0.1.traces.pb";
+    std::fs::write(spool.join(big), [0x0a, 0x00].repeat(10 << 20)).unwrap();
+    std::fs::write(spool.join(dense), [0x0a, 0x00].repeat(500_000)).unwrap();
+    std::fs::write(spool.join(junk), b"\xff\xff\xff\xff").unwrap();
+    // The planted state says they wait to be sent.
+    std::fs::write(spool.join("state.json"), r#"{"files": 3}"#).unwrap();
+    let run = |env: &Env| {
+        env.test()
+            .args(&["publish"])
+            .var("EVENT_PUBLISHER_OTLP_ENDPOINT", catcher.url())
+            .fixture(BASH)
+            .run()
+    };
+    let out = run(&env);
+    for name in [big, dense, junk] {
+        assert!(
+            spool.join("rejected").join(name).exists(),
+            "{name} not set aside: {}",
+            out.stderr
+        );
+    }
+    assert!(out.stderr.contains(big), "{}", out.stderr);
+    // Nothing of them was sent: only this hook's two small requests.
+    let heads = catcher.heads();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for h in &heads {
+        let length: usize = h
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(length < 10_000, "{h}");
+    }
+    // The next hook does not meet them again.
+    let again = run(&env);
+    assert!(!again.stderr.contains(big), "{}", again.stderr);
+}
