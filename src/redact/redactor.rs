@@ -372,6 +372,42 @@ mod tests {
             "MIIEpAIBAAKCAQEA7",
             "private_key",
         ),
+        // Shapes that slipped past word boundaries (issue 13, finding 4).
+        (
+            r"line one\nsk-ant-api03-Xk9vQ2mP7rT4wZ8yB1nC5dF6gH3jL0aS in JSON text",
+            "Xk9vQ2mP7rT4",
+            "anthropic_key",
+        ),
+        (
+            "export token_ghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3",
+            "R4nd0mT0k3n",
+            "github_token",
+        ),
+        (
+            "prefix_sk-ant-api03-Xk9vQ2mP7rT4wZ8yB1nC5dF6gH3jL0aS",
+            "Xk9vQ2mP7rT4",
+            "anthropic_key",
+        ),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGXyz0kBCADk4\n-----END PGP PRIVATE KEY BLOCK-----",
+            "lQOYBGXyz0kBCADk4",
+            "private_key",
+        ),
+        (
+            "REDIS_URL=redis://:s3cr3tP4ss@cache.internal:6379/0",
+            "s3cr3tP4ss",
+            "url_password",
+        ),
+        (
+            "https://x.test/search?q=tok%3Dghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3",
+            "R4nd0mT0k3n",
+            "github_token",
+        ),
+        (
+            "AKIAIOSFODNN7EXAMPLE.sent",
+            "AKIAIOSFODNN7EXAMPLE",
+            "aws_access_key_id",
+        ),
     ];
 
     /// Text that resembles a secret but is not one: left byte for byte.
@@ -393,6 +429,11 @@ mod tests {
         "BEGIN and END markers",
         "the secret: patience",
         "",
+        r"a\nsk-learn and ask-anthropic-questions-about-everything",
+        "tokens_ghost_writer and prefix_sk-short",
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        "redis://cache.internal:6379/0 and mailto:bob@example.com",
+        "https://example.com/?q=100%25%20done",
     ];
 
     #[test]
