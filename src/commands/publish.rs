@@ -323,5 +323,6 @@ fn summary(r: &Report) {
 
 /// One line on stderr, prefixed with the tool's name.
 pub fn say(message: &str) {
+    let message = crate::view::safe(message);
     let _ = writeln!(std::io::stderr().lock(), "event-publisher: {message}");
 }

@@ -343,3 +343,83 @@ fn planted_spool_bombs_are_set_aside_unread_and_not_retried() {
     let again = run(&env);
     assert!(!again.stderr.contains(big), "{}", again.stderr);
 }
+
+// Finding 5: what an agent prints never reaches a terminal as a control
+// sequence; JSON output stays JSON.
+
+const ESC: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J";
+
+fn no_controls(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "{what} printed {bad:?}:\n{text}");
+}
+
+#[test]
+fn control_characters_are_escaped_in_every_human_view() {
+    let env = Env::new();
+    let payload = serde_json::to_vec(&json!({
+        "session_id": "s-esc", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": "toolu_esc", "tool_input": {"command": "echo"},
+        "agent_id": "a-esc", "agent_type": format!("evil{ESC}"),
+        "tool_response": {"stdout": format!(
+            "{}\n{}",
+            marker(json!({"name": "esc.shown", "attributes": {
+                "value": format!("x{ESC}\r\nfake line"), format!("key{ESC}"): "v"}})),
+            marker(json!({"name": "urlCacher.cacheRequested", "attributes": {
+                "url": 5, "cache_path": format!("{ESC}")}}))
+        ), "stderr": ""}
+    }))
+    .unwrap();
+    env.test()
+        .args(&["publish", "--no-feedback", "--unknown-events", "accept"])
+        .stdin(payload.clone())
+        .run();
+    let records = env.records();
+    assert_eq!(records.len(), 1);
+    let id = records[0]["id"].as_str().unwrap().to_string();
+    let dead = env.dead_letters()[0]["id"].as_str().unwrap().to_string();
+    // Planted names: a file and a folder the readers skip, and say so.
+    let day = env
+        .events()
+        .join(records[0]["timestamp"].as_str().unwrap().get(..10).unwrap());
+    std::fs::write(day.join(format!("x{ESC}.json")), "{}").unwrap();
+    std::fs::create_dir(env.events().join(format!("d{ESC}"))).unwrap();
+    for args in [
+        vec!["ls"],
+        vec!["show", &id],
+        vec!["show", &dead],
+        vec!["tail"],
+        vec!["stats"],
+        vec!["trace", "s-esc"],
+    ] {
+        let out = env.test().args(&args).run();
+        no_controls(&format!("{args:?} stdout"), &out.stdout);
+        no_controls(&format!("{args:?} stderr"), &out.stderr);
+        assert!(
+            !out.stdout.contains("\nfake line"),
+            "{args:?}: {}",
+            out.stdout
+        );
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+    let skipped = env.test().args(&["ls"]).run().stderr;
+    assert!(skipped.contains("skipped"), "{skipped}");
+    assert!(skipped.contains(r"\u{1b}]0;pwned\u{7}"), "{skipped}");
+    let check = env
+        .test()
+        .args(&["check", "--unknown-events", "accept"])
+        .stdin(payload)
+        .status(None)
+        .run();
+    no_controls("check stdout", &check.stdout);
+    no_controls("check stderr", &check.stderr);
+    // JSON keeps the text exactly, escaped the JSON way.
+    let json = env.test().args(&["ls", "--json"]).run().json();
+    assert_eq!(
+        json[0]["attributes"]["value"],
+        format!("x{ESC}\r\nfake line")
+    );
+}
