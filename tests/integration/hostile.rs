@@ -423,3 +423,85 @@ fn control_characters_are_escaped_in_every_human_view() {
         format!("x{ESC}\r\nfake line")
     );
 }
+
+// Finding 10: smaller ones.
+
+#[test]
+fn a_loopback_collector_is_reached_directly_whatever_the_proxy_variables_say() {
+    let collector = Catcher::start();
+    let proxy = Catcher::start();
+    let env = Env::new();
+    env.test()
+        .args(&["publish"])
+        .var("EVENT_PUBLISHER_OTLP_ENDPOINT", collector.url())
+        .var("HTTP_PROXY", proxy.url())
+        .var("HTTPS_PROXY", proxy.url())
+        .var("ALL_PROXY", proxy.url())
+        .fixture(BASH)
+        .run();
+    assert!(proxy.heads().is_empty(), "{:?}", proxy.heads());
+    assert_eq!(collector.heads().len(), 2);
+}
+
+#[test]
+fn a_secret_shaped_event_name_is_rejected_and_stored_redacted() {
+    let env = Env::new();
+    let out = env
+        .test()
+        .args(&["publish", "--unknown-events", "accept"])
+        .stdin(bash_payload(
+            &marker(json!({"name": format!("{AWS}.x"), "attributes": {}})),
+            "/p",
+        ))
+        .run();
+    assert!(env.records().is_empty());
+    let dead = env.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["name"], "[REDACTED:aws_access_key_id].x");
+    assert_eq!(dead[0]["errors"][0]["kind"], "invalid_envelope");
+    let all = everything_stored(&env);
+    assert!(!all.contains(AWS), "{all}");
+    assert!(!out.stdout.contains(AWS), "{}", out.stdout);
+}
+
+#[test]
+fn gc_keep_keeps_the_last_stored_not_the_future_dated() {
+    let env = Env::new();
+    let publish = |name: &str, ts: &str| {
+        env.test()
+            .args(&["publish", "--unknown-events", "accept"])
+            .stdin(bash_payload(
+                &marker(json!({"name": name, "timestamp": ts, "attributes": {}})),
+                "/p",
+            ))
+            .run();
+    };
+    publish("future.dated", "2099-01-01T00:00:00.000Z");
+    publish("real.latest", "2026-01-01T00:00:00.000Z");
+    env.test().args(&["gc", "--keep", "1"]).run();
+    let names: Vec<String> = env
+        .records()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["real.latest"]);
+}
+
+#[test]
+fn an_empty_events_dir_is_refused_not_the_project_root() {
+    let env = Env::new();
+    write_project_file(&env, json!({"events_dir": ""}));
+    env.test()
+        .args(&["publish"])
+        .fixture(BASH)
+        .stderr_has("events_dir is empty")
+        .run();
+    assert_eq!(env.records().len(), 1, "stored under <project>/.events");
+    let stray: Vec<_> = std::fs::read_dir(env.project())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("20") || n == "invalid" || n == ".ids")
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
