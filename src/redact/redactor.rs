@@ -215,6 +215,15 @@ impl Redactor {
             self.custom
                 .iter()
                 .filter_map(|p| match Regex::new(&p.regex) {
+                    // It would match everywhere: nothing to redact, and a
+                    // long text would count as dense with secrets.
+                    Ok(re) if re.is_match("") => {
+                        self.warnings.borrow_mut().push(format!(
+                            "redaction pattern {:?} matches the empty string; skipped",
+                            p.name
+                        ));
+                        None
+                    }
                     Ok(re) => Some((p.name.clone(), re)),
                     Err(e) => {
                         let first = e.to_string().lines().last().unwrap_or("").to_string();
@@ -239,8 +248,14 @@ const MAX_SECRETS: usize = 1000;
 fn replace(re: &Regex, text: &str, kind: &str, check: fn(&Captures) -> bool) -> Option<String> {
     let mut out = String::new();
     let mut last = 0;
-    for (n, c) in re.captures_iter(text).enumerate() {
-        if n >= MAX_SECRETS {
+    let mut n = 0;
+    for c in re.captures_iter(text) {
+        // Empty matches (`\b`) are not secrets and do not count.
+        if c.get(0).is_none_or(|m| m.is_empty()) {
+            continue;
+        }
+        n += 1;
+        if n > MAX_SECRETS {
             return Some(marker("too_many_secrets"));
         }
         if !check(&c) {
@@ -528,6 +543,32 @@ mod tests {
         let w = r.take_warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("broken"), "{w:?}");
+    }
+
+    #[test]
+    fn a_pattern_matching_the_empty_string_is_refused() {
+        let r = Redactor::new(
+            true,
+            vec![
+                CustomPattern {
+                    name: "anything".into(),
+                    regex: r"x*".into(),
+                },
+                CustomPattern {
+                    name: "boundaries".into(),
+                    regex: r"\b".into(),
+                },
+            ],
+            Vec::new(),
+        );
+        let long = "plain words ".repeat(200);
+        assert_eq!(r.redact_text(&long), None);
+        let w = r.take_warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("\"anything\" matches the empty string"),
+            "{w:?}"
+        );
     }
 
     #[test]
