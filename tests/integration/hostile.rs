@@ -505,3 +505,80 @@ fn an_empty_events_dir_is_refused_not_the_project_root() {
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
+
+// Finding 9: install and uninstall change only the entries they own.
+
+fn project_settings(env: &Env) -> std::path::PathBuf {
+    env.project().join(".claude/settings.json")
+}
+
+#[test]
+fn install_and_uninstall_keep_every_byte_they_do_not_own() {
+    let env = Env::new();
+    let text = r#"{
+  "model": "opus",
+  "n": 12345678901234567890123,
+  "e": 1E5,
+  "x": 1, "x": 2,
+  "permissions": {"allow": []},
+  "hooks": {
+    "PreToolUse": [],
+    "Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]
+  }
+}
+"#;
+    let path = project_settings(&env);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    env.test()
+        .args(&["install"])
+        .stdout_has("installed 3 hooks")
+        .run();
+    let installed = std::fs::read_to_string(&path).unwrap();
+    for kept in [
+        "\"n\": 12345678901234567890123,",
+        "\"e\": 1E5,",
+        "\"x\": 1, \"x\": 2,",
+        "\"permissions\": {\"allow\": []},",
+        "\"PreToolUse\": [],",
+        r#"[{"hooks": [{"type": "command", "command": "notify-send done"}]}"#,
+    ] {
+        assert!(installed.contains(kept), "{kept} lost:\n{installed}");
+    }
+    env.test()
+        .args(&["uninstall"])
+        .stdout_has("removed 3 hooks")
+        .run();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn duplicate_keys_in_the_hooks_are_refused_and_the_file_kept() {
+    let env = Env::new();
+    let text = r#"{"hooks": {"Stop": [], "Stop": [{"hooks": []}]}}"#;
+    let path = project_settings(&env);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    for cmd in ["install", "uninstall"] {
+        env.test()
+            .args(&[cmd])
+            .status(1)
+            .stderr_has("\"Stop\" twice")
+            .run();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+}
+
+#[test]
+fn the_portable_project_dir_command_is_left_alone() {
+    let env = Env::new();
+    let path = project_settings(&env);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let repo = std::path::Path::new(crate::test::REPO).join(".claude/settings.json");
+    std::fs::copy(&repo, &path).unwrap();
+    env.test()
+        .args(&["install"])
+        .stdout_has("already installed; nothing changed")
+        .run();
+    assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&repo).unwrap());
+}
