@@ -103,6 +103,52 @@ impl Settings {
         }
     }
 
+    /// An empty `events_dir` or `schemas_dir` would mean the project
+    /// directory itself: refused, with a line saying so.
+    fn without_empty_dirs(mut self, origin: &str, warnings: &mut Vec<String>) -> Settings {
+        for (key, dir) in [
+            ("events_dir", &mut self.events_dir),
+            ("schemas_dir", &mut self.schemas_dir),
+        ] {
+            if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+                warnings.push(format!(
+                    "{key} is empty in {origin}; ignored (the default is used)"
+                ));
+                *dir = None;
+            }
+        }
+        self
+    }
+
+    /// A project file comes with a cloned repository: it may shorten how
+    /// long a hook waits, never lengthen it past what the user allows (the
+    /// user file's value, else the default). The user file and the
+    /// environment may set any value.
+    fn cap_waits(&mut self, user: &Settings, warnings: &mut Vec<String>) {
+        use crate::sinks::otlp::otlp_config::DEFAULT_TIMEOUT_MS;
+        let caps = [
+            (
+                "deadline_ms",
+                &mut self.deadline_ms,
+                user.deadline_ms
+                    .unwrap_or(crate::watchdog::DEFAULT_DEADLINE_MS),
+            ),
+            (
+                "otlp.timeout_ms",
+                &mut self.otlp.timeout_ms,
+                user.otlp.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+            ),
+        ];
+        for (key, value, cap) in caps {
+            if let Some(v) = value.filter(|v| *v > cap) {
+                warnings.push(format!(
+                    "{key} {v} in {PROJECT_FILE} is more than your own settings allow; {cap} is used (set it in your user config file or environment to allow more)"
+                ));
+                *value = Some(cap);
+            }
+        }
+    }
+
     /// Relative paths in a file are relative to the project directory.
     fn anchored(mut self, project: &Path) -> Settings {
         let anchor = |p: &mut Option<PathBuf>| {
@@ -341,13 +387,28 @@ impl Config {
         project: PathBuf,
         sources: &Sources,
     ) -> Config {
-        let project_file =
-            Settings::from_file(&project.join(PROJECT_FILE), &mut warnings).anchored(&project);
-        let user_file = match &sources.user_file {
-            Some(f) => Settings::from_file(f, &mut warnings).anchored(&project),
+        let flags = flags.without_empty_dirs("the flags", &mut warnings);
+        let mut project_file = Settings::from_file(&project.join(PROJECT_FILE), &mut warnings)
+            .without_empty_dirs(PROJECT_FILE, &mut warnings)
+            .anchored(&project);
+        let mut user_file = match &sources.user_file {
+            Some(f) => Settings::from_file(f, &mut warnings)
+                .without_empty_dirs("the user config file", &mut warnings)
+                .anchored(&project),
             None => Settings::default(),
         };
-        let s = flags.over(env).over(project_file).over(user_file);
+        project_file.cap_waits(&user_file, &mut warnings);
+        // Layers are merged key by key, except that the OTLP headers of the
+        // trusted layers never go with an endpoint the project file set.
+        let mut above = flags.over(env);
+        let otlp = OtlpSettings::merge_trusting(
+            std::mem::take(&mut above.otlp),
+            std::mem::take(&mut project_file.otlp),
+            std::mem::take(&mut user_file.otlp),
+            &mut warnings,
+        );
+        let mut s = above.over(project_file).over(user_file);
+        s.otlp = otlp;
         let d = Limits::default();
         let home_roots = || {
             let dir = (sources.env)("CLAUDE_CONFIG_DIR")
@@ -453,6 +514,47 @@ mod tests {
         std::fs::write(&f, r#"{"event_dir": "typo"}"#).unwrap();
         Settings::from_file(&f, &mut w);
         assert!(w[0].contains("unknown field"), "{w:?}");
+    }
+
+    #[test]
+    fn a_project_file_cannot_make_a_hook_wait_longer_than_the_user_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().to_path_buf();
+        std::fs::create_dir(project.join(".claude")).unwrap();
+        std::fs::write(
+            project.join(PROJECT_FILE),
+            r#"{"deadline_ms": 600000, "otlp": {"endpoint": "http://c", "timeout_ms": 60000}}"#,
+        )
+        .unwrap();
+        let none = |_: &str| None;
+        let c = Config::resolve(Settings::default(), project.clone(), &sources(&none, None));
+        assert_eq!(c.deadline_ms, crate::watchdog::DEFAULT_DEADLINE_MS);
+        assert_eq!(
+            c.otlp.unwrap().timeout,
+            std::time::Duration::from_millis(300)
+        );
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        // The user allows more: the project file may use it.
+        let user = project.join("user.json");
+        std::fs::write(
+            &user,
+            r#"{"deadline_ms": 900000, "otlp": {"timeout_ms": 90000}}"#,
+        )
+        .unwrap();
+        let c = Config::resolve(
+            Settings::default(),
+            project.clone(),
+            &sources(&none, Some(user)),
+        );
+        assert_eq!(c.deadline_ms, 600000);
+        assert_eq!(
+            c.otlp.unwrap().timeout,
+            std::time::Duration::from_millis(60000)
+        );
+        // The environment may set anything.
+        let env = |k: &str| (k == "EVENT_PUBLISHER_DEADLINE_MS").then(|| "700000".to_string());
+        let c = Config::resolve(Settings::default(), project, &sources(&env, None));
+        assert_eq!(c.deadline_ms, 700000);
     }
 
     #[test]

@@ -128,10 +128,26 @@ impl Pipeline {
     }
 
     fn one(&mut self, text: &Text, mut marker: Marker) {
-        let problems = match &marker.event {
+        let mut problems = match &marker.event {
             Ok(event) => self.schemas.check(event),
             Err(e) => vec![Problem::new(e.kind(), "", e.message())],
         };
+        // A name is part of file names and never redacted into a valid
+        // one: a secret-shaped name makes the event a dead letter, stored
+        // with the name redacted.
+        if let Some(shown) = marker
+            .event
+            .as_ref()
+            .ok()
+            .and_then(|e| e.get("name")?.as_str())
+            .and_then(|name| self.redactor.redact_text(name))
+        {
+            problems.push(Problem::new(
+                "invalid_envelope",
+                "/name",
+                format!("the name {shown:?} holds what looks like a secret; name events for what happened"),
+            ));
+        }
         let id = self.identity(text, &marker, problems.is_empty());
         if !self.seen.insert(id) {
             self.report.present += 1;
@@ -148,7 +164,7 @@ impl Pipeline {
                 marker.raw = raw;
             }
         }
-        let record = self.enricher.record(
+        let mut record = self.enricher.record(
             id,
             marker.event.as_ref().ok(),
             &marker.raw,
@@ -156,6 +172,7 @@ impl Pipeline {
             &text.source,
             text.written_at.as_deref(),
         );
+        self.redactor.redact_record(&mut record);
         let sink = match &mut self.sink {
             Ok(s) => s,
             Err(_) => {

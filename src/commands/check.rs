@@ -13,6 +13,7 @@ use crate::exit_code::ExitCode;
 use crate::extract::Scanner;
 use crate::input::Payload;
 use crate::validate::{Problem, SchemaSet};
+use crate::view::safe;
 
 /// One marker's verdict.
 struct Verdict {
@@ -27,7 +28,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
     let config = Config::resolve(Settings::from_flags(global), project, &sources);
     for w in &config.warnings {
-        eprintln!("event-publisher: {w}");
+        eprintln!("event-publisher: {}", safe(w));
     }
     let mut inputs: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
     if let Some(t) = &args.text {
@@ -67,7 +68,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
         let bytes = match bytes {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("event-publisher: {label}: {e}");
+                eprintln!("event-publisher: {}: {e}", safe(&label.to_string()));
                 unreadable = true;
                 continue;
             }
@@ -110,12 +111,14 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
     } else {
         for v in &verdicts {
             let name = v.name.clone().unwrap_or_else(|| "(no name)".into());
+            let (name, input) = (safe(&name), safe(&v.input));
             if v.problems.is_empty() {
-                let _ = writeln!(out, "ok       {}  {name}", v.input);
+                let _ = writeln!(out, "ok       {input}  {name}");
             } else {
-                let _ = writeln!(out, "invalid  {}  {name}", v.input);
+                let _ = writeln!(out, "invalid  {input}  {name}");
                 for p in &v.problems {
-                    let _ = writeln!(out, "         - [{}] {p}", p.kind);
+                    let (kind, p) = (safe(&p.kind), p.to_string());
+                    let _ = writeln!(out, "         - [{kind}] {}", safe(&p));
                 }
             }
         }

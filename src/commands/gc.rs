@@ -5,7 +5,8 @@
 //! process). The shared filters narrow what is deleted.
 //!
 //! An event's age is its timestamp (the one in its file name). `--keep N`
-//! keeps the newest N matching events, valid and dead letters together;
+//! keeps the N matching events stored last (by `observed_timestamp`, not
+//! the agent-given timestamp), valid and dead letters together;
 //! with both flags, an event goes when either says so.
 //!
 //! Deleting a record deletes its id, so a later `replay` of a transcript
@@ -46,6 +47,8 @@ pub struct Summary {
 struct Doomed {
     day: Day,
     file: FileName,
+    /// When it was stored (`observed_timestamp`); read for `--keep` only.
+    stored: String,
 }
 
 pub fn run(global: &GlobalArgs, args: &GcArgs) -> ExitCode {
@@ -72,15 +75,21 @@ pub fn run(global: &GlobalArgs, args: &GcArgs) -> ExitCode {
     let scope = filter.scope(Scope::Both);
     let mut candidates: Vec<Doomed> = Vec::new();
     let mut scan = Scan::new(&dir, &filter, scope, Order::OldestFirst);
-    if filter.by_file_name_only() {
+    // `--keep` ranks by when events were stored, which only the records say.
+    if filter.by_file_name_only() && args.keep.is_none() {
         while let Some((day, file)) = scan.next_file() {
-            candidates.push(Doomed { day, file });
+            candidates.push(Doomed {
+                day,
+                file,
+                stored: String::new(),
+            });
         }
     } else {
         while let Some((day, found)) = scan.next_with_day() {
             candidates.push(Doomed {
                 day,
                 file: found.file,
+                stored: found.record.observed_timestamp.clone(),
             });
         }
     }
@@ -93,7 +102,11 @@ pub fn run(global: &GlobalArgs, args: &GcArgs) -> ExitCode {
         .collect();
     if let Some(keep) = args.keep {
         let mut by_age: Vec<&Doomed> = candidates.iter().collect();
-        by_age.sort_by(|a, b| b.file.compact_time().cmp(a.file.compact_time()));
+        // The last stored first: an event's own timestamp is the agent's
+        // to choose, and a future-dated one must not outlive real ones.
+        by_age.sort_by(|a, b| {
+            (&b.stored, b.file.compact_time()).cmp(&(&a.stored, a.file.compact_time()))
+        });
         doomed.extend(by_age.into_iter().skip(keep));
         doomed.sort_by(|a, b| (&a.day.path, &a.file).cmp(&(&b.day.path, &b.file)));
         doomed.dedup_by(|a, b| std::ptr::eq(*a, *b));

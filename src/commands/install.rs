@@ -12,6 +12,7 @@
 //! JSON is never overwritten.
 
 mod change;
+mod json_edit;
 mod merge;
 mod settings_file;
 
@@ -54,16 +55,17 @@ fn execute(
             Some(b) => Some(command_for(&utf8(&absolute(b)?)?)?),
             None => None,
         };
-        merge::uninstall(&mut settings, only.as_deref())
+        merge::uninstall_edits(&mut settings, only.as_deref())
     } else {
         let command = command_for(&utf8(&binary(args.binary.as_deref())?)?)?;
-        merge::install(&mut settings, &command).with_context(|| {
+        merge::install_edits(&mut settings, &command).with_context(|| {
             format!(
                 "{shown}: cannot add the hooks, as the file is not shaped like Claude Code settings"
             )
         })?
     };
 
+    let (changes, edits) = changes;
     let mut out = String::new();
     if changes.is_empty() {
         out.push_str(&format!(
@@ -110,7 +112,7 @@ fn execute(
         }
         out.push_str("dry run: nothing written\n");
     } else {
-        file.save(&settings)?;
+        file.save_bytes(&file.edited(&settings, &edits)?)?;
     }
     Ok(out)
 }

@@ -225,12 +225,7 @@ pub fn pipeline(config: &Config) -> Pipeline {
         sink,
         config.limits.max_markers as usize,
     );
-    let r = &config.redaction;
-    p.redact_with(Redactor::new(
-        r.enabled.unwrap_or(true),
-        r.patterns.clone(),
-        r.attributes.clone(),
-    ));
+    p.redact_with(Redactor::configured(&config.redaction));
     p
 }
 
@@ -328,5 +323,6 @@ fn summary(r: &Report) {
 
 /// One line on stderr, prefixed with the tool's name.
 pub fn say(message: &str) {
+    let message = crate::view::safe(message);
     let _ = writeln!(std::io::stderr().lock(), "event-publisher: {message}");
 }

@@ -73,5 +73,6 @@ pub fn written(r: io::Result<()>) -> ExitCode {
 
 /// One line on stderr, prefixed with the tool's name.
 pub fn say(message: &str) {
+    let message = crate::view::safe(message);
     let _ = writeln!(io::stderr().lock(), "event-publisher: {message}");
 }

@@ -10,8 +10,8 @@ use super::reading::{self, say};
 use crate::cli::{GlobalArgs, ShowArgs};
 use crate::enrich::Record;
 use crate::exit_code::ExitCode;
-use crate::view::Style;
 use crate::view::style::Paint;
+use crate::view::{Style, safe};
 
 pub fn run(global: &GlobalArgs, args: &ShowArgs) -> ExitCode {
     let config = reading::config(global);
@@ -66,11 +66,13 @@ pub fn run(global: &GlobalArgs, args: &ShowArgs) -> ExitCode {
     reading::written(result)
 }
 
-/// The record as a person reads it.
+/// The record as a person reads it. Every text from the record is made
+/// safe for a terminal (`safe`): no control sequence, no line break inside
+/// a value.
 pub fn pretty(r: &Record, path: Option<&Path>, style: &Style) -> String {
     let mut s = String::new();
     let key = |k: &str| style.paint(Paint::Dim, &format!("{k:<11}"));
-    let name = r.name.as_deref().unwrap_or("(no name)");
+    let name = &*safe(r.name.as_deref().unwrap_or("(no name)"));
     let verdict = if r.is_valid() {
         style.paint(Paint::Green, "valid")
     } else {
@@ -81,23 +83,23 @@ pub fn pretty(r: &Record, path: Option<&Path>, style: &Style) -> String {
         style.paint(Paint::Bold, &style.paint(Paint::Cyan, name))
     );
     s += &format!("{}{}\n", key("id"), r.id);
-    s += &format!("{}{}\n", key("time"), r.timestamp);
-    s += &format!("{}{}\n", key("observed"), r.observed_timestamp);
-    s += &format!("{}{}\n", key("trace"), r.trace_id);
+    s += &format!("{}{}\n", key("time"), safe(&r.timestamp));
+    s += &format!("{}{}\n", key("observed"), safe(&r.observed_timestamp));
+    s += &format!("{}{}\n", key("trace"), safe(&r.trace_id));
     s += &format!(
         "{}{}{}\n",
         key("span"),
-        r.span_id,
+        safe(&r.span_id),
         r.parent_span_id
             .as_deref()
-            .map(|p| format!("  (parent {p})"))
+            .map(|p| format!("  (parent {})", safe(p)))
             .unwrap_or_default()
     );
     if let Some(g) = &r.given_id {
-        s += &format!("{}{g}\n", key("given id"));
+        s += &format!("{}{}\n", key("given id"), safe(g));
     }
     if let Some(p) = path {
-        s += &format!("{}{}\n", key("file"), p.display());
+        s += &format!("{}{}\n", key("file"), safe(&p.display().to_string()));
     }
     s += &style.paint(Paint::Bold, "attributes");
     s.push('\n');
@@ -107,14 +109,15 @@ pub fn pretty(r: &Record, path: Option<&Path>, style: &Style) -> String {
     let width = r
         .attributes
         .keys()
-        .map(|k| k.chars().count())
+        .map(|k| safe(k).chars().count())
         .max()
         .unwrap_or(0);
     for (k, v) in &r.attributes {
         let text = match v {
-            Value::String(t) => t.clone(),
-            v => v.to_string(),
+            Value::String(t) => safe(t).into_owned(),
+            v => safe(&v.to_string()).into_owned(),
         };
+        let k = safe(k);
         s += &format!(
             "  {}  {text}\n",
             style.paint(Paint::Dim, &format!("{k:<width$}"))
@@ -144,21 +147,24 @@ pub fn pretty(r: &Record, path: Option<&Path>, style: &Style) -> String {
         ("transcript", src.transcript_path.clone()),
     ] {
         if let Some(v) = v {
+            let v = safe(&v);
             s += &format!("  {}  {v}\n", style.paint(Paint::Dim, &format!("{k:<10}")));
         }
     }
     if let Some(raw) = &r.raw {
         s += &style.paint(Paint::Bold, "raw");
         s.push('\n');
+        // The marker as printed, line by line, each behind a bar so that
+        // no line of it can pass for a line of the view.
         for line in raw.lines() {
-            s += &format!("  {line}\n");
+            s += &format!("  | {}\n", safe(line));
         }
     }
     if !r.errors.is_empty() {
         s += &style.paint(Paint::Bold, &style.paint(Paint::Red, "errors"));
         s.push('\n');
         for e in &r.errors {
-            s += &format!("  - [{}] {e}\n", e.kind);
+            s += &format!("  - [{}] {}\n", safe(&e.kind), safe(&e.to_string()));
         }
     }
     s

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::rule::{Probe, RULES, SECRET_NAMES, marker, secret_of};
+use crate::enrich::{Record, Span};
 
 /// A configured secret shape: a name (the marker's kind) and a regex; the
 /// secret is its `secret` group when it has one, else the whole match.
@@ -49,6 +50,15 @@ impl Redactor {
         }
     }
 
+    /// The redactor the settings describe.
+    pub fn configured(r: &crate::config::RedactionSettings) -> Self {
+        Redactor::new(
+            r.enabled.unwrap_or(true),
+            r.patterns.clone(),
+            r.attributes.clone(),
+        )
+    }
+
     pub fn disabled() -> Self {
         Redactor::new(false, Vec::new(), Vec::new())
     }
@@ -64,12 +74,80 @@ impl Redactor {
         if !self.enabled {
             return;
         }
+        self.redact_keys(map);
         for (key, value) in map.iter_mut() {
             match self.secret_name(key) {
                 Some(kind) => self.redact_named(value, &kind),
                 None => self.redact_value(value),
             }
         }
+    }
+
+    /// Keys are text an agent chose too (`{"xoxb-…": 1}`): a secret-shaped
+    /// key is renamed, keeping its place; two keys that redact alike both
+    /// stay (`#2` is appended to the second).
+    fn redact_keys(&self, map: &mut Map<String, Value>) {
+        if !map.keys().any(|k| self.redact_text(k).is_some()) {
+            return;
+        }
+        let old = std::mem::take(map);
+        for (key, value) in old {
+            let mut key = self.redact_text(&key).unwrap_or(key);
+            let base = key.clone();
+            let mut n = 1;
+            while map.contains_key(&key) {
+                n += 1;
+                key = format!("{base}#{n}");
+            }
+            map.insert(key, value);
+        }
+    }
+
+    /// The strings of a record that do not come from the event's values:
+    /// the problems (schema messages quote the value they reject, paths
+    /// name keys) and the Claude Code source. The event's own strings and
+    /// keys went through `redact_object` before the record was built.
+    pub fn redact_record(&self, record: &mut Record) {
+        if !self.enabled {
+            return;
+        }
+        let text = |s: &mut String| {
+            if let Some(r) = self.redact_text(s) {
+                *s = r;
+            }
+        };
+        for p in &mut record.errors {
+            text(&mut p.message);
+            text(&mut p.instance_path);
+        }
+        let src = &mut record.source;
+        for field in [
+            &mut src.hook_event_name,
+            &mut src.session_id,
+            &mut src.prompt_id,
+            &mut src.agent_id,
+            &mut src.agent_type,
+            &mut src.tool_name,
+            &mut src.tool_use_id,
+            &mut src.cwd,
+            &mut src.transcript_path,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            text(field);
+        }
+    }
+
+    /// A span's name (`invoke_agent {agent_type}`) and attributes.
+    pub fn redact_span(&self, span: &mut Span) {
+        if !self.enabled {
+            return;
+        }
+        if let Some(r) = self.redact_text(&span.name) {
+            span.name = r;
+        }
+        self.redact_object(&mut span.attributes);
     }
 
     fn redact_value(&self, value: &mut Value) {
@@ -137,6 +215,15 @@ impl Redactor {
             self.custom
                 .iter()
                 .filter_map(|p| match Regex::new(&p.regex) {
+                    // It would match everywhere: nothing to redact, and a
+                    // long text would count as dense with secrets.
+                    Ok(re) if re.is_match("") => {
+                        self.warnings.borrow_mut().push(format!(
+                            "redaction pattern {:?} matches the empty string; skipped",
+                            p.name
+                        ));
+                        None
+                    }
                     Ok(re) => Some((p.name.clone(), re)),
                     Err(e) => {
                         let first = e.to_string().lines().last().unwrap_or("").to_string();
@@ -161,8 +248,14 @@ const MAX_SECRETS: usize = 1000;
 fn replace(re: &Regex, text: &str, kind: &str, check: fn(&Captures) -> bool) -> Option<String> {
     let mut out = String::new();
     let mut last = 0;
-    for (n, c) in re.captures_iter(text).enumerate() {
-        if n >= MAX_SECRETS {
+    let mut n = 0;
+    for c in re.captures_iter(text) {
+        // Empty matches (`\b`) are not secrets and do not count.
+        if c.get(0).is_none_or(|m| m.is_empty()) {
+            continue;
+        }
+        n += 1;
+        if n > MAX_SECRETS {
             return Some(marker("too_many_secrets"));
         }
         if !check(&c) {
@@ -294,6 +387,42 @@ mod tests {
             "MIIEpAIBAAKCAQEA7",
             "private_key",
         ),
+        // Shapes that slipped past word boundaries (issue 13, finding 4).
+        (
+            r"line one\nsk-ant-api03-Xk9vQ2mP7rT4wZ8yB1nC5dF6gH3jL0aS in JSON text",
+            "Xk9vQ2mP7rT4",
+            "anthropic_key",
+        ),
+        (
+            "export token_ghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3",
+            "R4nd0mT0k3n",
+            "github_token",
+        ),
+        (
+            "prefix_sk-ant-api03-Xk9vQ2mP7rT4wZ8yB1nC5dF6gH3jL0aS",
+            "Xk9vQ2mP7rT4",
+            "anthropic_key",
+        ),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGXyz0kBCADk4\n-----END PGP PRIVATE KEY BLOCK-----",
+            "lQOYBGXyz0kBCADk4",
+            "private_key",
+        ),
+        (
+            "REDIS_URL=redis://:s3cr3tP4ss@cache.internal:6379/0",
+            "s3cr3tP4ss",
+            "url_password",
+        ),
+        (
+            "https://x.test/search?q=tok%3Dghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3",
+            "R4nd0mT0k3n",
+            "github_token",
+        ),
+        (
+            "AKIAIOSFODNN7EXAMPLE.sent",
+            "AKIAIOSFODNN7EXAMPLE",
+            "aws_access_key_id",
+        ),
     ];
 
     /// Text that resembles a secret but is not one: left byte for byte.
@@ -315,6 +444,11 @@ mod tests {
         "BEGIN and END markers",
         "the secret: patience",
         "",
+        r"a\nsk-learn and ask-anthropic-questions-about-everything",
+        "tokens_ghost_writer and prefix_sk-short",
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        "redis://cache.internal:6379/0 and mailto:bob@example.com",
+        "https://example.com/?q=100%25%20done",
     ];
 
     #[test]
@@ -412,6 +546,32 @@ mod tests {
     }
 
     #[test]
+    fn a_pattern_matching_the_empty_string_is_refused() {
+        let r = Redactor::new(
+            true,
+            vec![
+                CustomPattern {
+                    name: "anything".into(),
+                    regex: r"x*".into(),
+                },
+                CustomPattern {
+                    name: "boundaries".into(),
+                    regex: r"\b".into(),
+                },
+            ],
+            Vec::new(),
+        );
+        let long = "plain words ".repeat(200);
+        assert_eq!(r.redact_text(&long), None);
+        let w = r.take_warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("\"anything\" matches the empty string"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
     fn a_text_dense_with_secrets_is_replaced_whole() {
         let r = Redactor::default();
         let text = "password=a&".repeat(MAX_SECRETS + 1);
@@ -441,5 +601,27 @@ mod tests {
         let mut v = json!({"url": "https://example.com/a", "cache_path": "/tmp/x", "hit": true, "bytes": 12});
         r.redact_object(v.as_object_mut().unwrap());
         assert!(r.builtin.iter().all(|c| c.get().is_none()));
+    }
+    #[test]
+    fn secret_keys_are_renamed_in_place_and_collisions_kept() {
+        let r = Redactor::default();
+        let gh = "ghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3";
+        let gh2 = "ghp_Z4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3";
+        let mut v = json!({"a": 1, gh: 2, gh2: {"x": gh}, "z": 3});
+        r.redact_object(v.as_object_mut().unwrap());
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "a",
+                "[REDACTED:github_token]",
+                "[REDACTED:github_token]#2",
+                "z"
+            ]
+        );
+        assert_eq!(
+            v["[REDACTED:github_token]#2"]["x"],
+            "[REDACTED:github_token]"
+        );
     }
 }

@@ -114,19 +114,33 @@ fn not_redacted(c: &Captures) -> bool {
     !secret(c).starts_with("[REDACTED:")
 }
 
+/// Where a key may start: the start of the text, after anything but a
+/// letter or digit (`token_ghp_…` and `prefix_sk-ant-…` count: `_` is not
+/// a word boundary, which let them through), after an escape written as
+/// two characters (`a\nsk-ant-…` in JSON-escaped text), or after a
+/// percent-encoded byte (`tok%3Dghp_…`). Not part of the secret.
+macro_rules! KEY_START {
+    () => {
+        r"(?:^|[^A-Za-z0-9]|\\[a-z]|%[0-9A-Fa-f]{2})"
+    };
+}
+
 /// In order: specific shapes before the generic ones, so a GitHub token in a
 /// `token=` parameter is named `github_token`.
 pub static RULES: &[Rule] = &[
     Rule {
         kind: "anthropic_key",
         prefilter: |p| p.has("sk-ant-"),
-        pattern: r"\bsk-ant-[A-Za-z0-9_-]{20,}",
+        pattern: concat!(KEY_START!(), r"(?P<secret>sk-ant-[A-Za-z0-9_-]{20,})"),
         check: always,
     },
     Rule {
         kind: "openai_key",
         prefilter: |p| p.has("sk-"),
-        pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
+        pattern: concat!(
+            KEY_START!(),
+            r"(?P<secret>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})"
+        ),
         check: looks_random,
     },
     Rule {
@@ -137,13 +151,16 @@ pub static RULES: &[Rule] = &[
                     .iter()
                     .any(|n| p.has(n))
         },
-        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
+        pattern: concat!(
+            KEY_START!(),
+            r"(?P<secret>gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"
+        ),
         check: always,
     },
     Rule {
         kind: "aws_access_key_id",
         prefilter: |p| p.has("AKIA") || p.has("ASIA"),
-        pattern: r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+        pattern: concat!(KEY_START!(), r"(?P<secret>(?:AKIA|ASIA)[A-Z0-9]{16})\b"),
         check: always,
     },
     Rule {
@@ -155,25 +172,28 @@ pub static RULES: &[Rule] = &[
     Rule {
         kind: "slack_token",
         prefilter: |p| p.has("xox"),
-        pattern: r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+        pattern: concat!(KEY_START!(), r"(?P<secret>xox[abposr]-[A-Za-z0-9-]{10,})"),
         check: always,
     },
     Rule {
         kind: "google_api_key",
         prefilter: |p| p.has("AIza"),
-        pattern: r"\bAIza[0-9A-Za-z_-]{35}",
+        pattern: concat!(KEY_START!(), r"(?P<secret>AIza[0-9A-Za-z_-]{35})"),
         check: always,
     },
     Rule {
         kind: "jwt",
         prefilter: |p| p.has("eyJ"),
-        pattern: r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        pattern: concat!(
+            KEY_START!(),
+            r"(?P<secret>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
+        ),
         check: always,
     },
     Rule {
         kind: "private_key",
         prefilter: |p| p.has("-----BEGIN"),
-        pattern: r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z ]*PRIVATE KEY-----|\z)",
+        pattern: r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
         check: always,
     },
     Rule {
@@ -191,7 +211,7 @@ pub static RULES: &[Rule] = &[
     Rule {
         kind: "url_password",
         prefilter: |p| p.has_byte(b'@') && p.has("://"),
-        pattern: r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\[\]]+:(?P<secret>[^\s/@]+)@",
+        pattern: r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\[\]]*:(?P<secret>[^\s/@]+)@",
         check: not_redacted,
     },
     Rule {

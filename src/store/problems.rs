@@ -32,8 +32,9 @@ impl Problems {
         if !self.quiet && self.count <= SHOWN {
             let _ = writeln!(
                 std::io::stderr().lock(),
-                "event-publisher: skipped {}: {why}",
-                path.display()
+                "event-publisher: skipped {}: {}",
+                crate::view::safe(&path.display().to_string()),
+                crate::view::safe(why)
             );
         }
     }

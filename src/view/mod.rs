@@ -6,12 +6,14 @@
 //! Times are shown in UTC, exactly as stored (`2025-08-12T16:30:00.000Z`):
 //! the same form `--since`/`--until` accept, and the same on every machine.
 
+pub mod escape;
 pub mod format;
 pub mod json_out;
 pub mod progress;
 pub mod style;
 pub mod table;
 
+pub use escape::safe;
 pub use format::Format;
 pub use json_out::JsonOut;
 pub use progress::Progress;
@@ -24,11 +26,12 @@ use crate::enrich::Record;
 use style::Paint;
 
 /// The columns of one event in a listing: time, name, agent, and the
-/// attributes (or, for a dead letter, why it was rejected).
+/// attributes (or, for a dead letter, why it was rejected), each made safe
+/// for a terminal (`safe`).
 pub fn event_row(r: &Record) -> Vec<(String, Paint)> {
     let valid = r.is_valid();
     let name = r.name.clone().unwrap_or_else(|| "(no name)".to_string());
-    vec![
+    let row = vec![
         (r.timestamp.clone(), Paint::Dim),
         (name, if valid { Paint::Cyan } else { Paint::Red }),
         (agent_label(r), Paint::Magenta),
@@ -37,7 +40,10 @@ pub fn event_row(r: &Record) -> Vec<(String, Paint)> {
         } else {
             (format!("✗ {}", errors_text(r)), Paint::Red)
         },
-    ]
+    ];
+    row.into_iter()
+        .map(|(text, paint)| (safe(&text).into_owned(), paint))
+        .collect()
 }
 
 /// `main`, or the agent type and the start of the agent id.

@@ -1,5 +1,6 @@
 //! Aligned columns: every column but the last padded to its widest cell.
 
+use super::escape::safe;
 use super::style::{Paint, Style};
 
 pub struct Table {
@@ -21,7 +22,12 @@ impl Table {
         }
     }
 
+    /// Adds a row; its cells are made safe for a terminal (`safe`).
     pub fn push(&mut self, row: Vec<(String, Paint)>) {
+        let row: Vec<(String, Paint)> = row
+            .into_iter()
+            .map(|(text, paint)| (safe(&text).into_owned(), paint))
+            .collect();
         for (i, (text, _)) in row.iter().enumerate() {
             let w = text.chars().count();
             match self.widths.get_mut(i) {
@@ -60,6 +66,7 @@ pub fn line(
     let mut used = 0;
     let last = row.len().saturating_sub(1);
     for (i, (text, paint)) in row.iter().enumerate() {
+        let text = safe(text);
         if i > 0 {
             out.push_str("  ");
             used += 2;
@@ -78,7 +85,7 @@ pub fn line(
                 out.push_str(&style.paint(*paint, &s));
                 return out;
             }
-            _ => text.clone(),
+            _ => text.into_owned(),
         };
         out.push_str(&style.paint(*paint, &shown));
         used += w;

@@ -11,6 +11,7 @@ mod collector;
 mod crash;
 mod filesystem;
 mod gc;
+mod hostile;
 mod install;
 mod otlp;
 mod publish;

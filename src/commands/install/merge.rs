@@ -19,6 +19,7 @@
 use serde_json::{Map, Value, json};
 
 use super::change::Change;
+use super::json_edit::{Edit, Seg};
 use crate::error::{Error, Result};
 
 /// The file name of the binary, as the ownership rule expects it.
@@ -75,11 +76,23 @@ pub fn publish_binary(handler: &Value) -> Option<String> {
 
 /// Adds the handler running `command` for each of [`HOOKS`] that lacks it.
 /// An event-publisher handler already there with another binary is pointed
-/// at `command` instead of getting a twin. Returns what changed.
+/// at `command` instead of getting a twin, unless it runs the binary by
+/// `$CLAUDE_PROJECT_DIR` (a checkout's portable form, the user's choice).
+/// Returns what changed.
+#[cfg(test)]
 pub fn install(settings: &mut Value, command: &str) -> Result<Vec<Change>> {
+    install_edits(settings, command).map(|(changes, _)| changes)
+}
+
+/// `install`, and the same change as edits of the text read (see
+/// `json_edit`), so that the file keeps every byte it does not own.
+pub fn install_edits(settings: &mut Value, command: &str) -> Result<(Vec<Change>, Vec<Edit>)> {
     let root = settings
         .as_object_mut()
         .ok_or_else(|| Error::new("the settings are not a JSON object"))?;
+    let had_hooks = root.contains_key("hooks");
+    let mut edits = Vec::new();
+    let mut new_events = Vec::new();
     let hooks = root
         .entry("hooks")
         .or_insert_with(|| Value::Object(Map::new()))
@@ -87,34 +100,51 @@ pub fn install(settings: &mut Value, command: &str) -> Result<Vec<Change>> {
         .ok_or_else(|| Error::new("\"hooks\" is not an object"))?;
     let mut changes = Vec::new();
     for spec in HOOKS {
+        let had_event = hooks.contains_key(spec.event);
         let groups = hooks
             .entry(spec.event)
             .or_insert_with(|| Value::Array(Vec::new()))
             .as_array_mut()
             .ok_or_else(|| Error::new(format!("\"hooks.{}\" is not a list", spec.event)))?;
         let mut present = false;
-        let mut stale: Option<&mut Value> = None;
-        for handler in groups
-            .iter_mut()
-            .filter(|g| same_matcher(g, spec.matcher))
-            .filter_map(|g| g.get_mut("hooks").and_then(Value::as_array_mut))
-            .flatten()
-        {
-            if publish_binary(handler).is_none() {
+        let mut stale: Option<(usize, usize, &mut Value)> = None;
+        for (gi, group) in groups.iter_mut().enumerate() {
+            if !same_matcher(group, spec.matcher) {
                 continue;
             }
-            if handler.get("command").and_then(Value::as_str) == Some(command) {
-                present = true;
-            } else if stale.is_none() {
-                stale = Some(handler);
+            let Some(handlers) = group.get_mut("hooks").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for (hi, handler) in handlers.iter_mut().enumerate() {
+                let Some(binary) = publish_binary(handler) else {
+                    continue;
+                };
+                let portable = binary.starts_with("$CLAUDE_PROJECT_DIR")
+                    || binary.starts_with("${CLAUDE_PROJECT_DIR}");
+                if portable || handler.get("command").and_then(Value::as_str) == Some(command) {
+                    present = true;
+                } else if stale.is_none() {
+                    stale = Some((gi, hi, handler));
+                }
             }
         }
         if present {
             continue;
         }
-        if let Some(handler) = stale {
+        if let Some((gi, hi, handler)) = stale {
             let from = handler["command"].as_str().unwrap_or_default().to_string();
             handler["command"] = Value::String(command.to_string());
+            edits.push(Edit::Replace {
+                path: vec![
+                    Seg::Key("hooks".into()),
+                    Seg::Key(spec.event.into()),
+                    Seg::Index(gi),
+                    Seg::Key("hooks".into()),
+                    Seg::Index(hi),
+                    Seg::Key("command".into()),
+                ],
+                value: Value::String(command.to_string()),
+            });
             changes.push(Change::Updated {
                 event: spec.event,
                 matcher: spec.matcher,
@@ -124,33 +154,73 @@ pub fn install(settings: &mut Value, command: &str) -> Result<Vec<Change>> {
             continue;
         }
         let handler = json!({"type": "command", "command": command});
-        groups.push(match spec.matcher {
+        let group = match spec.matcher {
             Some(m) => json!({"matcher": m, "hooks": [handler]}),
             None => json!({"hooks": [handler]}),
-        });
+        };
+        groups.push(group.clone());
+        match had_event {
+            true => edits.push(Edit::Append {
+                path: vec![Seg::Key("hooks".into()), Seg::Key(spec.event.into())],
+                value: group,
+            }),
+            false => new_events.push(spec.event),
+        }
         changes.push(Change::Added {
             event: spec.event,
             matcher: spec.matcher,
             command: command.to_string(),
         });
     }
-    Ok(changes)
+    // Lists and the `hooks` object this created go in whole, after the rest.
+    if !had_hooks {
+        edits = vec![Edit::Insert {
+            path: Vec::new(),
+            key: "hooks".into(),
+            value: Value::Object(hooks.clone()),
+        }];
+    } else {
+        for event in new_events {
+            edits.push(Edit::Insert {
+                path: vec![Seg::Key("hooks".into())],
+                key: event.into(),
+                value: hooks[event].clone(),
+            });
+        }
+    }
+    Ok((changes, edits))
 }
 
 /// Removes the event-publisher handlers of [`HOOKS`] (only those running
 /// `only`, when given), then the matcher groups, event lists and `hooks`
 /// object this left empty. Anything else stays as it was.
+#[cfg(test)]
 pub fn uninstall(settings: &mut Value, only: Option<&str>) -> Vec<Change> {
+    uninstall_edits(settings, only).0
+}
+
+/// `uninstall`, and the same change as edits of the text read.
+pub fn uninstall_edits(settings: &mut Value, only: Option<&str>) -> (Vec<Change>, Vec<Edit>) {
     let Some(hooks) = settings.get_mut("hooks").and_then(Value::as_object_mut) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut changes = Vec::new();
+    let mut edits = Vec::new();
     for spec in HOOKS {
         let Some(groups) = hooks.get_mut(spec.event).and_then(Value::as_array_mut) else {
             continue;
         };
         let before = changes.len();
+        let at = |rest: &[Seg]| {
+            let mut p = vec![Seg::Key("hooks".into()), Seg::Key(spec.event.into())];
+            p.extend_from_slice(rest);
+            p
+        };
+        let mut event_edits = Vec::new();
+        let mut gi = 0;
         groups.retain_mut(|group| {
+            let index = gi;
+            gi += 1;
             if !same_matcher(group, spec.matcher) {
                 return true;
             }
@@ -158,6 +228,8 @@ pub fn uninstall(settings: &mut Value, only: Option<&str>) -> Vec<Change> {
                 return true;
             };
             let count = handlers.len();
+            let mut handler_edits = Vec::new();
+            let mut hi = 0;
             handlers.retain(|h| {
                 let command = h.get("command").and_then(Value::as_str).unwrap_or("");
                 let ours = publish_binary(h).is_some() && only.is_none_or(|c| c == command);
@@ -167,21 +239,37 @@ pub fn uninstall(settings: &mut Value, only: Option<&str>) -> Vec<Change> {
                         matcher: spec.matcher,
                         command: command.to_string(),
                     });
+                    handler_edits.push(Edit::Remove {
+                        path: at(&[Seg::Index(index), Seg::Key("hooks".into()), Seg::Index(hi)]),
+                    });
                 }
+                hi += 1;
                 !ours
             });
-            !(handlers.is_empty() && handlers.len() < count)
+            let emptied = handlers.is_empty() && handlers.len() < count;
+            match emptied {
+                true => event_edits.push(Edit::Remove {
+                    path: at(&[Seg::Index(index)]),
+                }),
+                false => event_edits.append(&mut handler_edits),
+            }
+            !emptied
         });
         if groups.is_empty() && changes.len() > before {
             hooks.shift_remove(spec.event);
+            event_edits = vec![Edit::Remove { path: at(&[]) }];
         }
+        edits.append(&mut event_edits);
     }
     if hooks.is_empty() && !changes.is_empty() {
         if let Some(root) = settings.as_object_mut() {
             root.shift_remove("hooks");
         }
+        edits = vec![Edit::Remove {
+            path: vec![Seg::Key("hooks".into())],
+        }];
     }
-    changes
+    (changes, edits)
 }
 
 /// Whether a matcher group has the matcher `want` (`None`: match all).
@@ -449,5 +537,43 @@ mod tests {
             s,
             json!({"hooks": {"Stop": ["junk", {"hooks": "x"}, {"matcher": 3, "hooks": []}]}})
         );
+    }
+
+    #[test]
+    fn text_edits_give_the_same_settings_as_the_value_merge() {
+        use super::super::json_edit::Tree;
+        let inputs = [
+            json!({}),
+            json!({"hooks": {}}),
+            json!({"hooks": {"Stop": []}, "z": 1}),
+            json!({"hooks": {"Stop": [{"hooks": [handler("say"), handler("/old/event-publisher publish")]}]}}),
+            json!({"hooks": {"PostToolUse": [{"matcher": "Agent|Task|Bash", "hooks": [handler(CMD), handler("x")]}, {"hooks": [handler(CMD)]}],
+                             "SubagentStop": [{"hooks": [handler(CMD)]}, {"matcher": "A", "hooks": []}]}}),
+        ];
+        for input in inputs {
+            for text in [
+                serde_json::to_string_pretty(&input).unwrap(),
+                serde_json::to_string(&input).unwrap(),
+            ] {
+                let mut v = input.clone();
+                let (_, edits) = install_edits(&mut v, CMD).unwrap();
+                let installed = Tree::parse(&text).unwrap().apply(&edits, "  ").unwrap();
+                assert_eq!(
+                    serde_json::from_str::<Value>(&installed).unwrap(),
+                    v,
+                    "{text}"
+                );
+                let (_, edits) = uninstall_edits(&mut v, None);
+                let removed = Tree::parse(&installed)
+                    .unwrap()
+                    .apply(&edits, "  ")
+                    .unwrap();
+                assert_eq!(
+                    serde_json::from_str::<Value>(&removed).unwrap(),
+                    v,
+                    "{installed}"
+                );
+            }
+        }
     }
 }

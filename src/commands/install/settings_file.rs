@@ -5,9 +5,11 @@
 //! Claude Code (or a crash) sees the old settings or the new ones, never a
 //! mix. A symlinked settings file (dotfiles) is written through: the link
 //! stays, its target changes. The file is read again just before the rename;
-//! if someone else changed it meanwhile, nothing is written. Key order comes
-//! from serde_json's `preserve_order`; the indentation and final newline of
-//! the old file are kept.
+//! if someone else changed it meanwhile, nothing is written. An existing
+//! file is changed by text edits (`json_edit`): every byte outside the
+//! entries added or removed stays as it was. Duplicate keys on the way to
+//! or inside `hooks` are refused (which one Claude Code uses is not for
+//! this tool to guess). A new file is written with two-space indentation.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;
@@ -17,6 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::ser::{PrettyFormatter, Serializer};
 
+use super::json_edit::{Edit, Tree};
 use crate::error::{Context, Error, Result};
 
 /// A settings file as it was read.
@@ -63,6 +66,16 @@ impl SettingsFile {
                 ))
             })?
         };
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            if let Some(key) = Tree::parse(text)
+                .ok()
+                .and_then(|t| t.duplicate_under("hooks"))
+            {
+                return Err(Error::new(format!(
+                    "{shown} has the key {key:?} twice in or on the way to \"hooks\" (Claude Code keeps only one of them); fix it by hand, it was not changed"
+                )));
+            }
+        }
         let file = SettingsFile {
             path: path.to_path_buf(),
             real,
@@ -95,8 +108,27 @@ impl SettingsFile {
         out
     }
 
+    /// The new text: the file read with `edits` made, or, when there was
+    /// no file (or only white space), `value` rendered.
+    pub fn edited(&self, value: &Value, edits: &[Edit]) -> Result<Vec<u8>> {
+        let original = self.original.as_deref().unwrap_or_default();
+        if original.iter().all(u8::is_ascii_whitespace) {
+            return Ok(self.render(value));
+        }
+        let text = std::str::from_utf8(original)
+            .map_err(|_| Error::new(format!("{} is not UTF-8", self.path.display())))?;
+        let indent = String::from_utf8_lossy(&self.indent).into_owned();
+        Ok(Tree::parse(text)?.apply(edits, &indent)?.into_bytes())
+    }
+
     /// Replaces the file with `value`, atomically; creates its directory.
+    #[cfg(test)]
     pub fn save(&self, value: &Value) -> Result<()> {
+        self.save_bytes(&self.render(value))
+    }
+
+    /// Replaces the file with `bytes`, atomically; creates its directory.
+    pub fn save_bytes(&self, bytes: &[u8]) -> Result<()> {
         let shown = self.path.display();
         let dir = match self.real.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -112,7 +144,7 @@ impl SettingsFile {
             ".{name}.event-publisher-{}.tmp",
             std::process::id()
         ));
-        let result = self.write_then_rename(&tmp, &self.render(value));
+        let result = self.write_then_rename(&tmp, bytes);
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }

@@ -60,7 +60,7 @@ impl GrpcSender {
             Ok(Ok(d)) => d,
             Ok(Err(why)) => {
                 self.conns.remove(&authority);
-                Delivery::Retry(format!("{}: {why}", ep.shown()))
+                Delivery::Retry(format!("{}: {}", ep.shown(), ep.scrub(&why.to_string())))
             }
             Err(_) => {
                 self.conns.remove(&authority);

@@ -7,9 +7,29 @@ use std::fmt;
 use serde::Deserialize;
 
 /// `name: value` pairs sent with every request of a signal.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(from = "BTreeMap<String, String>")]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers(pub Vec<(String, String)>);
+
+/// In a file: an object of strings. Anything else is refused with a message
+/// that names what was wrong, never the text given (serde's own message
+/// quotes it, and a header given as `"authorization=Bearer …"` is a secret).
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        const FORM: &str = "headers must be an object of names and string values, {\"name\": \"value\"}; the value given is not shown";
+        match serde_json::Value::deserialize(d).map_err(|_| D::Error::custom(FORM))? {
+            serde_json::Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(v) => Ok((k, v)),
+                    _ => Err(D::Error::custom(FORM)),
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()
+                .map(Headers::from),
+            _ => Err(D::Error::custom(FORM)),
+        }
+    }
+}
 
 impl Headers {
     /// Parses the `OTEL_EXPORTER_OTLP_HEADERS` form, `k1=v1,k2=v2`, with

@@ -46,8 +46,6 @@ pub mod spool_state;
 
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 pub use delivery::Delivery;
@@ -138,6 +136,10 @@ pub fn export(config: &Config, records: &[Record], spans: &[Span]) -> Outcome {
                 Err(e) => out.messages.push(format!("otlp: {e}; span not exported")),
             }
         }
+        // Span names and attributes come from the payload: redacted like
+        // records, before they reach the spool.
+        let redactor = crate::redact::Redactor::configured(&config.redaction);
+        claimed.iter_mut().for_each(|s| redactor.redact_span(s));
         if !claimed.is_empty() {
             fresh.push(Fresh {
                 signal: Signal::Traces,
@@ -381,23 +383,41 @@ fn send_entries(
                 size = 0;
             }
             let Some(e) = mine.get(i) else { break };
-            match spool.read(e) {
-                Ok(bytes) if decodes(signal, &bytes) => {
-                    size += bytes.len() as u64;
-                    batch.push(((*e).clone(), bytes));
+            // Past the deadline, nothing more is read: what is left waits.
+            if timeout().is_zero() {
+                break;
+            }
+            // A spool file is written by this tool, but the events directory
+            // may come with a cloned repository: its size is checked before
+            // it is read, its shape before it is sent, and what fails is set
+            // aside once rather than met again by every hook.
+            let problem = if e.bytes > spool::MAX_FILE_BYTES {
+                Some(format!("is larger than {} bytes", spool::MAX_FILE_BYTES))
+            } else {
+                match spool.read(e) {
+                    Ok(bytes) if well_formed(&bytes) => {
+                        size += bytes.len() as u64;
+                        batch.push(((*e).clone(), bytes));
+                        None
+                    }
+                    Ok(_) => Some(format!("is not a valid {} request", signal.name())),
+                    Err(err) => {
+                        tally.messages.push(format!("otlp: {err}"));
+                        None
+                    }
                 }
-                Ok(_) => {
-                    tally.set_aside += 1;
-                    tally.messages.push(format!(
-                        "otlp: {}/{} is not a valid {} request; moved to {}/",
-                        spool.path().display(),
-                        e.name,
-                        signal.name(),
-                        spool::REJECTED
-                    ));
-                    let _ = spool.reject(e);
+            };
+            if let Some(problem) = problem {
+                tally.set_aside += 1;
+                tally.messages.push(format!(
+                    "otlp: {}/{} {problem}; moved to {}/",
+                    spool.path().display(),
+                    e.name,
+                    spool::REJECTED
+                ));
+                if let Err(err) = spool.reject(e) {
+                    tally.messages.push(format!("otlp: {err}"));
                 }
-                Err(err) => tally.messages.push(format!("otlp: {err}")),
             }
             i += 1;
         }
@@ -459,11 +479,42 @@ fn send_batch(
     }
 }
 
-fn decodes(signal: Signal, bytes: &[u8]) -> bool {
-    match signal {
-        Signal::Logs => ExportLogsServiceRequest::decode(bytes).is_ok(),
-        Signal::Traces => ExportTraceServiceRequest::decode(bytes).is_ok(),
+/// Most resources in one spooled request; this tool writes one.
+const MAX_RESOURCES: usize = 64;
+
+/// Whether `bytes` is a sequence of whole `resource_logs` / `resource_spans`
+/// fields (field 1, length-delimited), at most `MAX_RESOURCES` of them, so
+/// that requests concatenate into one valid request. Checked without
+/// decoding: decoding allocates per field, and a planted file of empty
+/// fields (`0a 00` repeated) costs gigabytes. What is inside each resource
+/// is the collector's to judge (a refusal sets the request aside).
+fn well_formed(mut bytes: &[u8]) -> bool {
+    let mut resources = 0;
+    while !bytes.is_empty() {
+        let Some((tag, rest)) = varint(bytes) else {
+            return false;
+        };
+        let Some((len, rest)) = varint(rest) else {
+            return false;
+        };
+        resources += 1;
+        if tag != (1 << 3 | 2) || len > rest.len() as u64 || resources > MAX_RESOURCES {
+            return false;
+        }
+        bytes = &rest[len as usize..];
     }
+    true
+}
+
+fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().take(10).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
 }
 
 fn partial_line(signal: Signal, rejected: i64, message: &str) -> String {
@@ -582,4 +633,54 @@ pub fn flush(config: &Config, timeout: Option<Duration>) -> Result<FlushReport> 
     report.dropped_items = st.dropped_items;
     report.rejected_total = spool.rejected_count() as u64;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_requests_are_whole_resource_fields() {
+        let real = encode::logs_request(
+            &OtlpConfig::resolve(
+                serde_json::from_str(r#"{"endpoint": "http://c"}"#).unwrap(),
+                &mut Vec::new(),
+            )
+            .unwrap(),
+            &[],
+        )
+        .encode_to_vec();
+        assert!(well_formed(&real));
+        assert!(well_formed(&[real.clone(), real.clone()].concat()));
+        assert!(well_formed(&[0x0a, 0x00]));
+        assert!(!well_formed(&[0x0a, 0x00].repeat(MAX_RESOURCES + 1)));
+        assert!(!well_formed(&[0x0a, 0x05, 0x00]), "truncated");
+        assert!(!well_formed(&[0x12, 0x00]), "another field");
+        assert!(!well_formed(&[0xff; 12]), "endless varint");
+    }
+
+    #[test]
+    fn nothing_is_read_past_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&dir.path().join(".events")).unwrap();
+        spool.write(Signal::Logs, 1, b"\xff\xff", true).unwrap();
+        let cfg = OtlpConfig::resolve(
+            serde_json::from_str(r#"{"endpoint": "http://127.0.0.1:1"}"#).unwrap(),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let mut tally = Tally::default();
+        let entries = spool.all_entries().unwrap();
+        let failure = send_entries(
+            &spool,
+            &cfg,
+            &mut Sender::new(),
+            entries,
+            &mut || Duration::ZERO,
+            &mut tally,
+        );
+        assert!(failure.is_none());
+        assert_eq!(tally.set_aside, 0);
+        assert_eq!(spool.all_entries().unwrap().len(), 1, "left for later");
+    }
 }

@@ -25,10 +25,42 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The URL without any `user:password@` part, for messages.
+    /// The URL without any `user:password@` part, query or fragment, for
+    /// messages (`?api_key=…` is a common way to pass a credential).
     pub fn shown(&self) -> String {
-        redact_userinfo(&self.url)
+        shown_url(&self.url)
     }
+
+    /// `message` with the URL (or its query) replaced by `shown`: for
+    /// error texts of libraries that may quote what they were given.
+    pub fn scrub(&self, message: &str) -> String {
+        let mut out = message.replace(&self.url, &self.shown());
+        if let Some(q) = self.url.find(['?', '#']).map(|i| &self.url[i..]) {
+            out = out.replace(q, "");
+        }
+        out
+    }
+}
+
+/// A URL for messages: without userinfo, query or fragment.
+pub fn shown_url(url: &str) -> String {
+    let url = redact_userinfo(url);
+    let start = url.find("://").map_or(0, |i| i + 3);
+    match url[start..].find(['?', '#']) {
+        Some(i) => url[..start + i].to_string(),
+        None => url,
+    }
+}
+
+/// `base` with `path` appended to its path, before any query or fragment:
+/// `http://h:1/x?k=v` + `/v1/logs` → `http://h:1/x/v1/logs?k=v`.
+fn append_path(base: &str, path: &str) -> String {
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let (head, tail) = match base[start..].find(['?', '#']) {
+        Some(i) => base.split_at(start + i),
+        None => (base, ""),
+    };
+    format!("{}{path}{tail}", head.trim_end_matches('/'))
 }
 
 /// Caps on the spool under `.events/.spool/`.
@@ -80,11 +112,7 @@ impl OtlpConfig {
             let url = match (given, &s.endpoint) {
                 (Some(u), _) => with_scheme(u),
                 (None, Some(base)) => match protocol {
-                    Protocol::HttpProtobuf => format!(
-                        "{}{}",
-                        with_scheme(base).trim_end_matches('/'),
-                        signal.http_path()
-                    ),
+                    Protocol::HttpProtobuf => append_path(&with_scheme(base), signal.http_path()),
                     Protocol::Grpc => with_scheme(base),
                 },
                 (None, None) => return None,
@@ -276,6 +304,19 @@ mod tests {
                 ("team".to_string(), "t".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn paths_go_before_the_query_which_is_never_shown() {
+        let (c, _) = resolve(r#"{"endpoint": "http://u:p@h:1/base/?api_key=S#f"}"#);
+        let logs = c.unwrap().logs.unwrap();
+        assert_eq!(logs.url, "http://u:p@h:1/base/v1/logs?api_key=S#f");
+        assert_eq!(logs.shown(), "http://***@h:1/base/v1/logs");
+        assert_eq!(
+            logs.scrub(&format!("bad uri {}", logs.url)),
+            "bad uri http://***@h:1/base/v1/logs"
+        );
+        assert_eq!(append_path("http://h", "/v1/traces"), "http://h/v1/traces");
     }
 
     #[test]

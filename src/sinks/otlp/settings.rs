@@ -80,6 +80,72 @@ impl OtlpSettings {
         }
     }
 
+    /// Merges the trusted layers above the project file (flags, environment),
+    /// the project file, and the trusted layer below it (the user file),
+    /// so that headers only go with an endpoint from the same or a more
+    /// trusted layer: a signal whose endpoint comes from the project file
+    /// gets the project file's headers and no others. A cloned repository
+    /// can choose where its events go, never send the user's credentials
+    /// there.
+    pub fn merge_trusting(
+        above: OtlpSettings,
+        project: OtlpSettings,
+        below: OtlpSettings,
+        warnings: &mut Vec<String>,
+    ) -> OtlpSettings {
+        let project_wins =
+            |pick: fn(&OtlpSettings) -> &Option<String>,
+             generic: fn(&OtlpSettings) -> &Option<String>| {
+                [pick, generic]
+                    .iter()
+                    .flat_map(|f| {
+                        [f(&above), f(&project), f(&below)]
+                            .into_iter()
+                            .zip([0, 1, 2])
+                    })
+                    .find(|(value, _)| value.is_some())
+                    .is_some_and(|(_, layer)| layer == 1)
+            };
+        let logs = project_wins(|s| &s.logs_endpoint, |s| &s.endpoint);
+        let traces = project_wins(|s| &s.traces_endpoint, |s| &s.endpoint);
+        let trusted_headers = |pick: fn(&OtlpSettings) -> &Option<Headers>| {
+            [&above, &below]
+                .iter()
+                .any(|s| pick(s).is_some() || s.headers.is_some())
+        };
+        let mut dropped = Vec::new();
+        if logs && trusted_headers(|s| &s.logs_headers) {
+            dropped.push("logs");
+        }
+        if traces && trusted_headers(|s| &s.traces_headers) {
+            dropped.push("traces");
+        }
+        let own = |pick: fn(&OtlpSettings) -> &Option<Headers>| {
+            Some(
+                pick(&project)
+                    .clone()
+                    .or(project.headers.clone())
+                    .unwrap_or_default(),
+            )
+        };
+        let logs_headers = own(|s| &s.logs_headers);
+        let traces_headers = own(|s| &s.traces_headers);
+        let mut merged = above.over(project).over(below);
+        if logs {
+            merged.logs_headers = logs_headers;
+        }
+        if traces {
+            merged.traces_headers = traces_headers;
+        }
+        if !dropped.is_empty() {
+            warnings.push(format!(
+                "otlp: headers from your own settings are not sent to the {} endpoint set by the project file (a project file cannot send your credentials); set the endpoint in your own config file or environment to send them",
+                dropped.join(" and ")
+            ));
+        }
+        merged
+    }
+
     /// The environment layer: `EVENT_PUBLISHER_OTLP_*` over `OTEL_*`.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>, warnings: &mut Vec<String>) -> Self {
         let ours = Self::from_vars(env, warnings, &OURS);

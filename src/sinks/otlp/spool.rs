@@ -43,6 +43,10 @@ const STATE: &str = "state.json";
 const LOCK: &str = ".lock";
 const TEMP_PREFIX: &str = ".tmp-";
 
+/// A spooled request larger than this is set aside unread. This tool's
+/// requests are a few kilobytes; the cap bounds what a planted file costs.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// One spooled request.
