@@ -182,11 +182,14 @@ pub fn publish(
             config.limits.max_markers
         ));
     }
-    if config.feedback
-        && payload.hook_event_name() == Some("PostToolUse")
-        && !report.rejected.is_empty()
-    {
-        let _ = writeln!(out, "{}", feedback(&report, &config));
+    // Claude Code 2.1.328 passes `additionalContext` to the model on exit 0
+    // for both tool hooks (checked with the real CLI).
+    if let (true, Some(hook @ ("PostToolUse" | "PostToolUseFailure")), false) = (
+        config.feedback,
+        payload.hook_event_name(),
+        report.rejected.is_empty(),
+    ) {
+        let _ = writeln!(out, "{}", feedback(&report, &config, hook));
     }
     if config.otlp.is_some() {
         let spans: Vec<Span> = run_span
@@ -290,7 +293,7 @@ fn demote_stale_report(
 }
 
 /// The hook output that tells the agent which events were rejected.
-fn feedback(report: &Report, config: &Config) -> serde_json::Value {
+fn feedback(report: &Report, config: &Config, hook: &str) -> serde_json::Value {
     let mut text = format!(
         "event-publisher rejected {} event{} printed by this tool call (kept in {}/invalid/ for inspection):",
         report.rejected.len(),
@@ -306,7 +309,7 @@ fn feedback(report: &Report, config: &Config) -> serde_json::Value {
         config.schemas_dir.display()
     ));
     serde_json::json!({
-        "hookSpecificOutput": { "hookEventName": "PostToolUse", "additionalContext": text }
+        "hookSpecificOutput": { "hookEventName": hook, "additionalContext": text }
     })
 }
 

@@ -6,6 +6,9 @@
 //!   a Bash command that echoes a marker contains the marker too). For the
 //!   `Agent`/`Task` tool, `tool_response.prompt` is an echo of the input and
 //!   is skipped too.
+//! - PostToolUseFailure (a tool call that failed, e.g. Bash exiting
+//!   non-zero): `error`, which holds the output, and any `tool_response`;
+//!   the same origin and ids as PostToolUse.
 //! - SubagentStop: `last_assistant_message` (the transcript is read by the
 //!   publish command, see `input::transcript`).
 //! - Stop: `last_assistant_message`.
@@ -55,7 +58,7 @@ impl Payload {
         // Hashing a large payload is not free: only payloads without ids need it.
         let id = |k: &str| fields.get(k).is_some_and(Value::is_string);
         let needs_digest = match fields.get("hook_event_name").and_then(Value::as_str) {
-            Some("PostToolUse") => !id("tool_use_id"),
+            Some("PostToolUse" | "PostToolUseFailure") => !id("tool_use_id"),
             Some("SubagentStop") => !id("agent_id"),
             _ => false,
         };
@@ -147,6 +150,20 @@ impl Payload {
         let mut source = self.source();
         let mut out = Vec::new();
         match self.hook_event_name() {
+            Some("PostToolUseFailure") => {
+                // The output of a failed call is in `error`; a response, if
+                // any, is read as PostToolUse reads it.
+                let mut strings = Vec::new();
+                if let Some(e) = self.fields.get("error") {
+                    collect_strings(e, &mut strings);
+                }
+                if let Some(r) = self.tool_response() {
+                    collect_strings(r, &mut strings);
+                }
+                for s in strings.into_iter().filter(|s| has(s)) {
+                    out.push(self.text(self.tool_origin(), s, source.clone()));
+                }
+            }
             Some("PostToolUse") => {
                 let Some(Value::Object(response)) = self.tool_response() else {
                     if let Some(Value::String(s)) = self.tool_response() {
@@ -317,6 +334,20 @@ mod tests {
         bytes.extend_from_slice(br#" <EVENT>{}</EVENT>"}"#);
         let p = Payload::parse(&bytes).unwrap();
         assert_eq!(p.texts().len(), 1);
+    }
+
+    #[test]
+    fn a_failed_call_scans_error_and_response_not_input() {
+        let p = Payload::parse(
+            br#"{"session_id":"s","hook_event_name":"PostToolUseFailure","tool_name":"Bash","tool_use_id":"t1",
+            "tool_input":{"command":"echo '<EVENT>{}</EVENT>'; exit 1"},
+            "error":"Exit code 1\n<EVENT>{\"name\":\"a.b\"}</EVENT>","tool_response":{"stderr":"<EVENT>{\"name\":\"a.c\"}</EVENT>"}}"#,
+        )
+        .unwrap();
+        let texts = p.texts();
+        assert_eq!(texts.len(), 2);
+        assert!(texts[0].body.contains("a.b") && texts[1].body.contains("a.c"));
+        assert!(texts.iter().all(|t| t.origin.key() == "tool/t1"));
     }
 
     #[test]

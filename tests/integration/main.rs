@@ -11,6 +11,7 @@ mod crash;
 mod filesystem;
 mod gc;
 mod install;
+mod lifecycle;
 mod otlp;
 mod publish;
 mod read;
