@@ -11,7 +11,7 @@ use crate::config::{self, Config, LimitSettings, Settings, Sources};
 use crate::enrich::{Enricher, Span};
 use crate::exit_code::ExitCode;
 use crate::extract::{Origin, Scanner};
-use crate::input::{Payload, transcript};
+use crate::input::{Payload, lifecycle, transcript};
 use crate::pipeline::{Pipeline, Report, marker_digest};
 use crate::redact::Redactor;
 use crate::sinks::{FsSink, otlp};
@@ -103,7 +103,8 @@ pub fn publish(
         Some("SubagentStop") => payload.agent_transcript_path(),
         _ => None,
     };
-    if texts.is_empty() && transcript_path.is_none() {
+    let lifecycle = lifecycle::of(&payload);
+    if texts.is_empty() && transcript_path.is_none() && lifecycle.is_none() {
         return Ok(None);
     }
 
@@ -116,8 +117,15 @@ pub fn publish(
         say(w);
     }
     watchdog::reset(config.deadline_ms);
+    let lifecycle = lifecycle.filter(|_| config.lifecycle);
+    if texts.is_empty() && transcript_path.is_none() && lifecycle.is_none() {
+        return Ok(None);
+    }
     let mut pipeline = pipeline(&config);
     pipeline.keep_new_records(config.otlp.is_some());
+    if let Some(record) = &lifecycle {
+        pipeline.process_lifecycle(record);
+    }
     let mut run_span = None;
     let mut capped = false;
     for text in &texts {
@@ -315,9 +323,14 @@ fn feedback(report: &Report, config: &Config, hook: &str) -> serde_json::Value {
 
 fn summary(r: &Report) {
     say(&format!(
-        "{} marker{}: {} stored ({} invalid), {} already present{}",
+        "{} marker{}{}: {} stored ({} invalid), {} already present{}",
         r.markers,
         if r.markers == 1 { "" } else { "s" },
+        if r.lifecycle > 0 {
+            " and a lifecycle record"
+        } else {
+            ""
+        },
         r.stored,
         r.stored_invalid,
         r.present,

@@ -28,6 +28,35 @@ pub fn is_agent_tool(name: &str) -> bool {
     matches!(name, "Agent" | "Task")
 }
 
+/// The hooks that matter even without a marker in the payload: they give a
+/// lifecycle record (`input::lifecycle`) or have transcripts to read.
+const WITHOUT_MARKERS: [&[u8]; 5] = [
+    b"SessionStart",
+    b"SessionEnd",
+    b"SubagentStart",
+    b"SubagentStop",
+    b"PostToolUseFailure",
+];
+
+/// The value of the payload's first `"hook_event_name"` key, read from the
+/// raw bytes without parsing the payload (Claude Code writes the key near
+/// the start). None when it is not a plain string.
+pub fn hook_event_name_of(bytes: &[u8]) -> Option<&[u8]> {
+    const KEY: &[u8] = b"\"hook_event_name\"";
+    let rest = &bytes[memmem::find(bytes, KEY)? + KEY.len()..];
+    let skip = |b: &[u8]| {
+        b.iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(b.len())
+    };
+    let rest = &rest[skip(rest)..];
+    let rest = rest.strip_prefix(b":")?;
+    let rest = &rest[skip(rest)..];
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
+}
+
 /// A parsed hook payload.
 #[derive(Debug)]
 pub struct Payload {
@@ -75,6 +104,7 @@ impl Payload {
     pub fn may_hold_events(bytes: &[u8]) -> bool {
         memmem::find(bytes, b"<EVENT>").is_some()
             || memmem::find(bytes, b"\"agent_transcript_path\"").is_some()
+            || hook_event_name_of(bytes).is_some_and(|h| WITHOUT_MARKERS.contains(&h))
     }
 
     pub fn str(&self, key: &str) -> Option<&str> {
@@ -91,6 +121,15 @@ impl Payload {
 
     pub fn tool_response(&self) -> Option<&Value> {
         self.fields.get("tool_response")
+    }
+
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
+    /// SHA-256 of the payload, when it has no id to go by (else empty).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     pub fn number(&self, key: &str) -> Option<f64> {
@@ -348,6 +387,23 @@ mod tests {
         assert_eq!(texts.len(), 2);
         assert!(texts[0].body.contains("a.b") && texts[1].body.contains("a.c"));
         assert!(texts.iter().all(|t| t.origin.key() == "tool/t1"));
+    }
+
+    #[test]
+    fn the_hook_name_is_read_from_the_raw_bytes() {
+        assert_eq!(
+            hook_event_name_of(br#"{"a":1, "hook_event_name" :  "SessionEnd","x":2}"#),
+            Some(&b"SessionEnd"[..])
+        );
+        assert_eq!(hook_event_name_of(br#"{"hook_event_name":3}"#), None);
+        assert_eq!(hook_event_name_of(br#"{"hook_event_name":"a\"b"}"#), None);
+        assert_eq!(hook_event_name_of(br#"{"hook_event_name":"abc"#), None);
+        assert!(Payload::may_hold_events(
+            br#"{"hook_event_name": "SubagentStart"}"#
+        ));
+        assert!(!Payload::may_hold_events(
+            br#"{"hook_event_name": "UserPromptSubmit", "prompt": "SessionStart"}"#
+        ));
     }
 
     #[test]

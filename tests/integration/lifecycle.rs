@@ -6,12 +6,18 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::test::Env;
+use crate::test::{Env, Test};
 
 const LC: &str = "claude-code-2.1.328/lifecycle/";
 
+/// Publishes with the default settings (the harness turns lifecycle
+/// records off for the other modules).
 fn publish(env: &Env, payload: impl Into<Vec<u8>>) -> String {
-    env.test().args(&["publish"]).stdin(payload).run().stdout
+    on(env).args(&["publish"]).stdin(payload).run().stdout
+}
+
+fn on(env: &Env) -> Test {
+    env.test().var("EVENT_PUBLISHER_LIFECYCLE", "")
 }
 
 fn fixture(env: &Env, name: &str) -> Vec<u8> {
@@ -98,7 +104,7 @@ fn a_failed_bash_call_in_a_subagent_has_the_runs_span_and_replays_ids() {
         &path,
         &failed_call_lines(&payload, "2026-01-01T00:00:00.000Z"),
     );
-    let out = env.test().arg("replay").arg(&path).run();
+    let out = on(&env).arg("replay").arg(&path).run();
     assert!(
         out.stdout.contains("0 events stored") && out.stdout.contains("1 already present"),
         "{}",
@@ -127,4 +133,132 @@ fn a_failed_call_gets_feedback_under_its_own_hook_name() {
             .unwrap()
             .contains("rejected 1 event")
     );
+}
+
+/// The lifecycle records, by name.
+fn lifecycle_records(env: &Env) -> Vec<Value> {
+    let mut r: Vec<Value> = env
+        .records()
+        .into_iter()
+        .filter(|r| r["name"].as_str().unwrap().starts_with("claudeCode."))
+        .collect();
+    r.sort_by_key(|r| r["name"].as_str().unwrap().to_string());
+    r
+}
+
+const ALL: [&str; 7] = [
+    "session-start.json",
+    "subagent-start.json",
+    "pre-tool-use-bash-in-subagent.json",
+    "subagent-post-tool-use-failure-bash.json",
+    "main-post-tool-use-failure-bash.json",
+    "user-prompt-submit.json",
+    "session-end.json",
+];
+
+#[test]
+fn each_lifecycle_hook_is_one_record_in_any_order() {
+    let env = Env::new();
+    for f in ALL {
+        publish(&env, fixture(&env, f));
+    }
+    let records = lifecycle_records(&env);
+    let names: Vec<&str> = records
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "claudeCode.sessionEnded",
+            "claudeCode.sessionStarted",
+            "claudeCode.subagentStarted",
+            "claudeCode.toolFailed",
+            "claudeCode.toolFailed"
+        ]
+    );
+    assert_eq!(records[0]["attributes"], json!({"reason": "other"}));
+    assert_eq!(records[1]["attributes"], json!({"source": "startup"}));
+    let started = &records[2];
+    assert_eq!(started["attributes"], json!({"agent_type": "url-cacher"}));
+    assert_eq!(started["source"]["agent_id"], "ad4950a588b037230");
+    // The run's span: the one the subagent's events carry.
+    let failed_in_run = records
+        .iter()
+        .find(|r| r["name"] == "claudeCode.toolFailed" && r["source"]["agent_id"].is_string())
+        .unwrap();
+    assert_eq!(started["span_id"], failed_in_run["span_id"]);
+    assert_eq!(
+        failed_in_run["attributes"],
+        json!({"tool_name": "Bash", "duration_ms": 98, "is_interrupt": false, "error": "Exit code 1"})
+    );
+    let run_marker = markers(&env)
+        .into_iter()
+        .find(|r| r["source"]["agent_id"] == "ad4950a588b037230")
+        .unwrap();
+    assert_eq!(run_marker["span_id"], started["span_id"]);
+    assert_eq!(run_marker["trace_id"], started["trace_id"]);
+
+    // Every hook input again, in the reverse order: nothing new.
+    let before = env.files(&env.events()).len();
+    for f in ALL.iter().rev() {
+        publish(&env, fixture(&env, f));
+    }
+    assert_eq!(env.files(&env.events()).len(), before);
+    assert!(env.dead_letters().is_empty());
+}
+
+#[test]
+fn lifecycle_false_stores_no_lifecycle_record() {
+    let env = Env::new();
+    for f in ALL {
+        env.test()
+            .args(&["publish"])
+            .var("EVENT_PUBLISHER_LIFECYCLE", "false")
+            .stdin(fixture(&env, f))
+            .stdout("")
+            .stderr("")
+            .run();
+    }
+    assert!(lifecycle_records(&env).is_empty());
+    assert_eq!(
+        markers(&env).len(),
+        2,
+        "the failed calls' markers still are"
+    );
+}
+
+#[test]
+fn hooks_this_tool_does_not_use_store_nothing_and_say_so() {
+    let env = Env::new();
+    for f in [
+        "user-prompt-submit.json",
+        "pre-tool-use-bash-in-subagent.json",
+    ] {
+        on(&env)
+            .args(&["publish", "-v"])
+            .stdin(fixture(&env, f))
+            .stdout("")
+            .stderr("event-publisher: no markers in this payload; nothing stored\n")
+            .run();
+    }
+    assert!(!env.events().exists(), "not even the events directory");
+}
+
+#[test]
+fn agents_cannot_print_the_reserved_name_space() {
+    let env = Env::new();
+    let m = "<EVENT>{\"name\": \"claudeCode.sessionEnded\", \"attributes\": {\"reason\": \"fake\"}}</EVENT>";
+    let payload = json!({
+        "session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": "t", "tool_response": {"stdout": m}
+    });
+    let out = publish(&env, serde_json::to_vec(&payload).unwrap());
+    assert!(lifecycle_records(&env).is_empty());
+    let dead = env.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["errors"][0]["kind"], "reserved_name");
+    let message = dead[0]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("reserved"), "{message}");
+    assert!(out.contains("reserved"), "the agent is told: {out}");
 }
