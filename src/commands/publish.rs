@@ -10,11 +10,14 @@ use crate::cli::{GlobalArgs, PublishArgs};
 use crate::config::{self, Config, LimitSettings, Settings, Sources};
 use crate::enrich::{Enricher, Span};
 use crate::exit_code::ExitCode;
-use crate::extract::{Origin, Scanner};
-use crate::input::{Payload, lifecycle, transcript};
+use crate::extract::Scanner;
+use crate::input::reads::{self, Settle};
+use crate::input::transcript;
+use crate::input::{Payload, lifecycle};
 use crate::pipeline::{Pipeline, Report, marker_digest};
 use crate::redact::Redactor;
 use crate::sinks::{FsSink, otlp};
+use crate::store::cursor::{Cursor, Cursors};
 use crate::validate::SchemaSet;
 use crate::watchdog;
 
@@ -99,12 +102,9 @@ pub fn publish(
     let payload =
         Payload::parse(bytes).map_err(|e| format!("unreadable payload: {e}; no events stored"))?;
     let texts = payload.texts();
-    let transcript_path = match payload.hook_event_name() {
-        Some("SubagentStop") => payload.agent_transcript_path(),
-        _ => None,
-    };
+    let reads = reads::of(&payload);
     let lifecycle = lifecycle::of(&payload);
-    if texts.is_empty() && transcript_path.is_none() && lifecycle.is_none() {
+    if texts.is_empty() && reads.is_empty() && lifecycle.is_none() {
         return Ok(None);
     }
 
@@ -118,7 +118,33 @@ pub fn publish(
     }
     watchdog::reset(config.deadline_ms);
     let lifecycle = lifecycle.filter(|_| config.lifecycle);
-    if texts.is_empty() && transcript_path.is_none() && lifecycle.is_none() {
+    // Only the transcripts with bytes past their cursor are read.
+    let cursors = match reads.is_empty() {
+        true => None,
+        false => Cursors::open(&config.events_dir)
+            .map_err(|e| say(&format!("{e}; transcripts not read")))
+            .ok(),
+    };
+    let reads: Vec<(reads::Read, Cursor)> = match &cursors {
+        Some(c) => reads
+            .into_iter()
+            .filter_map(|r| {
+                let from = c.get(&r.path);
+                // Anything but a regular file is read, to be refused with a
+                // reason; a main transcript not (yet) written is nothing new.
+                let skip = match std::fs::metadata(&r.path) {
+                    Ok(m) => m.is_file() && m.len() == from.seen,
+                    Err(e) => {
+                        e.kind() == std::io::ErrorKind::NotFound
+                            && payload.hook_event_name() != Some("SubagentStop")
+                    }
+                };
+                (!skip).then_some((r, from))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    if texts.is_empty() && reads.is_empty() && lifecycle.is_none() {
         return Ok(None);
     }
     let mut pipeline = pipeline(&config);
@@ -134,41 +160,69 @@ pub fn publish(
             break;
         }
     }
-    if let (Some(path), false) = (transcript_path, capped) {
-        let limits = transcript::ReadLimits {
-            max_bytes: config.limits.max_transcript_bytes,
-            max_line_bytes: config.limits.max_marker_bytes.max(1 << 20) as usize * 4,
-        };
-        match transcript::read(
-            std::path::Path::new(path),
+    let limits = transcript::ReadLimits {
+        max_bytes: config.limits.max_transcript_bytes,
+        max_line_bytes: config.limits.max_marker_bytes.max(1 << 20) as usize * 4,
+    };
+    for (read, from) in reads {
+        if capped {
+            break;
+        }
+        let t = match transcript::read_incremental(
+            &read.path,
             &config.transcript_roots,
             &limits,
-            &payload.source(),
+            &read.base,
+            &from.resume,
         ) {
-            Ok(mut t) => {
-                for w in &t.warnings {
-                    say(w);
-                }
-                run_span = Span::from_subagent_stop(
-                    &payload,
-                    t.first_timestamp.as_deref(),
-                    t.last_timestamp.as_deref(),
-                    t.launched_by.as_deref(),
-                    t.model.as_deref(),
-                );
-                demote_stale_report(
-                    &mut t,
-                    payload.str("last_assistant_message"),
-                    pipeline.scanner(),
-                );
-                pipeline.begin_sighting();
-                for e in &t.entries {
-                    if !pipeline.process(&e.text) {
-                        break;
-                    }
+            Ok(t) => t,
+            Err(e) => {
+                say(&e.to_string());
+                continue;
+            }
+        };
+        for w in &t.transcript.warnings {
+            say(w);
+        }
+        if from.resume.offset == 0 && read.base.agent_id.is_some() {
+            run_span = run_span.or(Span::from_subagent_stop(
+                &payload,
+                t.transcript.first_timestamp.as_deref(),
+                t.transcript.last_timestamp.as_deref(),
+                t.transcript.launched_by.as_deref(),
+                t.transcript.model.as_deref(),
+            ));
+        }
+        let settled = match &read.settle {
+            Settle::Always => true,
+            Settle::Never => false,
+            Settle::IfMatches(None) => true,
+            Settle::IfMatches(Some(last)) => same_markers(&t.pending, last, pipeline.scanner()),
+        };
+        let failed = pipeline.report.failed;
+        pipeline.begin_sighting();
+        let pending: &[transcript::Entry] = if settled { &t.pending } else { &[] };
+        for e in t.transcript.entries.iter().chain(pending) {
+            if !pipeline.process(&e.text) {
+                capped = true;
+                break;
+            }
+        }
+        // A line whose events could not all be stored is read again next time.
+        if !capped && pipeline.report.failed == failed {
+            let to = Cursor {
+                resume: if settled {
+                    t.end.clone()
+                } else {
+                    t.before_pending
+                },
+                seen: t.end.offset,
+            };
+            if to != from {
+                if let Some(Err(e)) = cursors.as_ref().map(|c| c.set(&read.path, &to)) {
+                    say(&e.to_string());
                 }
             }
-            Err(e) => say(&e.to_string()),
         }
     }
     let report = pipeline.finish();
@@ -259,15 +313,9 @@ fn flag_settings(global: &GlobalArgs, args: &PublishArgs) -> Settings {
     s
 }
 
-/// If the transcript's last message is not the one SubagentStop reports as
-/// the last (the transcript lags behind), its markers are not the report's:
-/// they keep the identity of an ordinary message.
-fn demote_stale_report(
-    t: &mut transcript::Transcript,
-    last_message: Option<&str>,
-    scanner: &Scanner,
-) {
-    let Some(last) = last_message else { return };
+/// Whether a transcript's latest text message holds the markers of `last`
+/// (the message the hook names as its agent's last): then it is final.
+fn same_markers(pending: &[transcript::Entry], last: &str, scanner: &Scanner) -> bool {
     let digests = |body: &str| {
         scanner
             .scan_all(body)
@@ -275,29 +323,8 @@ fn demote_stale_report(
             .map(marker_digest)
             .collect::<Vec<_>>()
     };
-    let expected = digests(last);
-    let finals: Vec<usize> = (0..t.entries.len())
-        .filter(|i| t.entries[*i].final_message.is_some())
-        .collect();
-    if finals.is_empty() {
-        return;
-    }
-    let seen: Vec<String> = finals
-        .iter()
-        .flat_map(|i| digests(&t.entries[*i].text.body))
-        .collect();
-    if seen == expected {
-        return;
-    }
-    for i in finals {
-        let e = &mut t.entries[i];
-        if let (Origin::Report { agent_id, .. }, Some(mid)) = (&e.text.origin, &e.final_message) {
-            e.text.origin = Origin::Message {
-                agent_id: agent_id.clone(),
-                message_id: mid.clone(),
-            };
-        }
-    }
+    let seen: Vec<String> = pending.iter().flat_map(|e| digests(&e.text.body)).collect();
+    seen == digests(last)
 }
 
 /// The hook output that tells the agent which events were rejected.

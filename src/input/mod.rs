@@ -3,6 +3,7 @@
 
 pub mod lifecycle;
 pub mod payload;
+pub mod reads;
 pub mod source;
 pub mod text;
 pub mod transcript;

@@ -30,7 +30,8 @@ pub fn is_agent_tool(name: &str) -> bool {
 
 /// The hooks that matter even without a marker in the payload: they give a
 /// lifecycle record (`input::lifecycle`) or have transcripts to read.
-const WITHOUT_MARKERS: [&[u8]; 5] = [
+const WITHOUT_MARKERS: [&[u8]; 6] = [
+    b"Stop",
     b"SessionStart",
     b"SessionEnd",
     b"SubagentStart",

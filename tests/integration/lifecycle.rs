@@ -262,3 +262,161 @@ fn agents_cannot_print_the_reserved_name_space() {
     assert!(message.contains("reserved"), "{message}");
     assert!(out.contains("reserved"), "the agent is told: {out}");
 }
+
+const M1: &str = "<EVENT>{\"name\": \"urlCacher.cacheCheckStarted\", \"attributes\": {\"url\": \"u\", \"cache_path\": \"c\"}}</EVENT>";
+const M2: &str =
+    "<EVENT>{\"name\": \"urlCacher.urlValidated\", \"attributes\": {\"url\": \"u\"}}</EVENT>";
+const M3: &str = "<EVENT>{\"name\": \"urlCacher.cacheRequested\", \"attributes\": {\"url\": \"u\", \"cache_path\": \"c\"}}</EVENT>";
+
+/// A subagent run as its transcript records it: a Bash call whose result
+/// prints M1 (no hook saw it), a message printing M2, the report printing M3.
+fn subagent_lines(session: &str, agent: &str) -> Vec<Value> {
+    let line = |kind: &str, ts: &str, message: Value| {
+        json!({"type": kind, "agentId": agent, "sessionId": session, "promptId": "p1",
+               "timestamp": ts, "message": message})
+    };
+    vec![
+        line(
+            "user",
+            "2026-01-01T00:00:01.000Z",
+            json!({"role": "user", "content": "cache u"}),
+        ),
+        line(
+            "assistant",
+            "2026-01-01T00:00:02.000Z",
+            json!({"id": "msg_1", "role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_late", "name": "Bash", "input": {"command": "echo"}}]}),
+        ),
+        line(
+            "user",
+            "2026-01-01T00:00:03.000Z",
+            json!({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_late", "content": M1}]}),
+        ),
+        line(
+            "assistant",
+            "2026-01-01T00:00:04.000Z",
+            json!({"id": "msg_2", "role": "assistant", "content": [{"type": "text", "text": format!("checked {M2}")}]}),
+        ),
+        line(
+            "assistant",
+            "2026-01-01T00:00:05.000Z",
+            json!({"id": "msg_3", "role": "assistant", "content": [{"type": "text", "text": format!("Cached. {M3}")}]}),
+        ),
+    ]
+}
+
+/// The paths of a session's main transcript and of one subagent's, as
+/// Claude Code lays them out (the subagents folder created).
+fn transcripts(env: &Env, session: &str, agent: &str) -> (PathBuf, PathBuf) {
+    let main = session_dir(env, session).with_extension("jsonl");
+    let sub = session_dir(env, session).join(format!("subagents/agent-{agent}.jsonl"));
+    std::fs::create_dir_all(sub.parent().unwrap()).unwrap();
+    (main, sub)
+}
+
+fn jsonl(lines: &[Value]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn a_transcript_finished_after_subagent_stop_is_read_by_the_next_stop_once() {
+    let env = Env::new();
+    let (session, agent) = ("late-session", "alate");
+    let (main, sub) = transcripts(&env, session, agent);
+    let lines = subagent_lines(session, agent);
+    let all = jsonl(&lines);
+    // At SubagentStop, Claude Code has written two lines and half the third.
+    let cut = jsonl(&lines[..2]).len() + 40;
+    std::fs::write(&sub, &all[..cut]).unwrap();
+    std::fs::write(
+        &main,
+        jsonl(&[
+            json!({"type": "user", "sessionId": session, "promptId": "p1", "timestamp": "2026-01-01T00:00:00.000Z",
+                   "message": {"role": "user", "content": "go"}}),
+            json!({"type": "assistant", "sessionId": session, "timestamp": "2026-01-01T00:00:06.000Z",
+                   "message": {"id": "msg_main", "role": "assistant", "content": [{"type": "text", "text": "Finished."}]}}),
+        ]),
+    )
+    .unwrap();
+    let hook = |name: &str, extra: Value| {
+        let mut p = json!({"session_id": session, "prompt_id": "p1", "cwd": "/home/dev/project",
+            "transcript_path": main, "hook_event_name": name});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        serde_json::to_vec(&p).unwrap()
+    };
+    let subagent_stop = hook(
+        "SubagentStop",
+        json!({"agent_id": agent, "agent_type": "url-cacher", "agent_transcript_path": sub,
+               "last_assistant_message": format!("Cached. {M3}")}),
+    );
+    publish(&env, subagent_stop.clone());
+    let names = |env: &Env| -> Vec<String> {
+        let mut n: Vec<String> = markers(env)
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&env), ["urlCacher.cacheRequested"], "the report only");
+
+    // Claude Code finishes the transcript; the main agent stops.
+    std::fs::write(&sub, &all).unwrap();
+    let stop = hook("Stop", json!({"last_assistant_message": "Finished."}));
+    publish(&env, stop.clone());
+    assert_eq!(
+        names(&env),
+        [
+            "urlCacher.cacheCheckStarted",
+            "urlCacher.cacheRequested",
+            "urlCacher.urlValidated"
+        ],
+        "each once"
+    );
+    let late = markers(&env)
+        .into_iter()
+        .find(|r| r["name"] == "urlCacher.cacheCheckStarted")
+        .unwrap();
+    assert_eq!(late["source"]["tool_use_id"], "toolu_late");
+    assert_eq!(late["source"]["agent_id"], agent);
+    assert_eq!(late["timestamp"], "2026-01-01T00:00:03.000Z");
+
+    // The ids are replay's: replaying the whole tree adds nothing.
+    let out = on(&env).arg("replay").arg(&main).arg(&sub).run();
+    assert!(out.stdout.contains(" 0 events stored"), "{}", out.stdout);
+
+    // The session ends; then every hook input again, in another order.
+    let end = hook("SessionEnd", json!({"reason": "other"}));
+    let before = names(&env);
+    for p in [end.clone(), stop, subagent_stop, end] {
+        publish(&env, p);
+    }
+    assert_eq!(names(&env), before);
+    assert!(env.dead_letters().is_empty());
+}
+
+#[test]
+fn nothing_new_in_the_transcripts_reads_nothing() {
+    let env = Env::new();
+    let (session, agent) = ("quiet-session", "aquiet");
+    let (main, sub) = transcripts(&env, session, agent);
+    std::fs::write(&sub, jsonl(&subagent_lines(session, agent))).unwrap();
+    std::fs::write(&main, "").unwrap();
+    let stop = serde_json::to_vec(&json!({"session_id": session, "prompt_id": "p1",
+        "transcript_path": main, "hook_event_name": "Stop", "last_assistant_message": "Finished."}))
+    .unwrap();
+    on(&env)
+        .args(&["publish", "-v"])
+        .stdin(stop.clone())
+        .stderr("event-publisher: 2 markers: 2 stored (0 invalid), 0 already present\n")
+        .run();
+    // The subagent's last message waits for its SubagentStop or the session's end.
+    on(&env)
+        .args(&["publish", "-v"])
+        .stdin(stop)
+        .stderr("event-publisher: no markers in this payload; nothing stored\n")
+        .run();
+}
