@@ -8,15 +8,18 @@ use chrono::Utc;
 
 use crate::cli::{GlobalArgs, PublishArgs};
 use crate::config::{self, Config, LimitSettings, Settings, Sources};
+use crate::enrich::enricher::parse_time;
 use crate::enrich::{Enricher, Span};
 use crate::exit_code::ExitCode;
 use crate::extract::Scanner;
+use crate::input::Payload;
+use crate::input::lifecycle::{self, Lifecycle};
 use crate::input::reads::{self, Settle};
 use crate::input::transcript;
-use crate::input::{Payload, lifecycle};
 use crate::pipeline::{Pipeline, Report, marker_digest};
 use crate::redact::Redactor;
 use crate::sinks::{FsSink, otlp};
+use crate::store::by_id;
 use crate::store::cursor::{Cursor, Cursors};
 use crate::validate::SchemaSet;
 use crate::watchdog;
@@ -254,14 +257,14 @@ pub fn publish(
         let _ = writeln!(out, "{}", feedback(&report, &config, hook));
     }
     if config.otlp.is_some() {
-        let spans: Vec<Span> = run_span
-            .into_iter()
-            .chain(Span::from_post_tool_use(
-                &payload,
-                seen_at,
-                report.markers > 0,
-            ))
-            .collect();
+        let spans = hook_spans(
+            &payload,
+            &config,
+            seen_at,
+            report.markers > 0,
+            run_span,
+            lifecycle.as_ref(),
+        );
         let outcome = otlp::export(&config, &report.new_records, &spans);
         for m in &outcome.messages {
             say(m);
@@ -277,6 +280,48 @@ pub fn publish(
         }
     }
     Ok(Some(report))
+}
+
+/// The spans this hook gives (see `enrich::span`). A run is timed from its
+/// `subagentStarted` record to its `subagentStopped` one, and the session
+/// from its `sessionStarted` record to its `sessionEnded` one, each found by
+/// its id; without them (lifecycle off, a SubagentStart before the hooks
+/// were installed) a run falls back to its transcript's times, and a
+/// session gives no span.
+fn hook_spans(
+    payload: &Payload,
+    config: &Config,
+    seen_at: chrono::DateTime<Utc>,
+    printed: bool,
+    transcript_run: Option<Span>,
+    record: Option<&Lifecycle>,
+) -> Vec<Span> {
+    let stored_time = |l: &Lifecycle| {
+        by_id::record(&config.events_dir, &l.id()).and_then(|r| parse_time(&r.timestamp))
+    };
+    // This hook's time is its record's (its first sighting), else now.
+    let now = record.and_then(stored_time).unwrap_or(seen_at);
+    let source = payload.source();
+    let mut spans = Vec::new();
+    match payload.hook_event_name() {
+        Some("SubagentStop") => {
+            let start = Lifecycle::subagent_started(&source).and_then(|l| stored_time(&l));
+            match (start, transcript_run) {
+                (Some(start), Some(run)) => spans.push(run.retimed(start, now)),
+                (Some(start), None) => spans.extend(Span::agent_run(&source, None, start, now)),
+                (None, run) => spans.extend(run),
+            }
+        }
+        Some("SessionEnd") => {
+            let started = Lifecycle::sessions_started(&source);
+            if let Some(start) = started.iter().filter_map(stored_time).min() {
+                spans.extend(Span::session(&source, start, now));
+                spans.extend(Span::main_agent(&source, start, now));
+            }
+        }
+        _ => spans.extend(Span::from_post_tool_use(payload, seen_at, printed)),
+    }
+    spans
 }
 
 pub fn pipeline(config: &Config) -> Pipeline {

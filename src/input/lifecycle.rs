@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use super::Payload;
 use super::source::Source;
+use crate::enrich::ids;
 use crate::extract::Origin;
 
 /// The longest `error` line a `toolFailed` record keeps, in characters.
@@ -31,6 +32,67 @@ pub struct Lifecycle {
     /// The event: `name` and `attributes`, as a marker would hold them.
     pub event: Map<String, Value>,
     pub source: Source,
+}
+
+impl Lifecycle {
+    /// The record's id, as the pipeline computes it for this origin and
+    /// event (first occurrence): known without reading anything, so a later
+    /// hook can find the record (its time) by id.
+    pub fn id(&self) -> uuid::Uuid {
+        ids::event_id(
+            self.source.session(),
+            &self.origin.key(),
+            &ids::object_digest(&self.event),
+            0,
+        )
+    }
+
+    /// The `subagentStarted` record of the run `source.agent_id` of type
+    /// `source.agent_type`, as SubagentStart gave it.
+    pub fn subagent_started(source: &Source) -> Option<Lifecycle> {
+        Some(Lifecycle::new(
+            "subagentStarted",
+            format!("agent/{}", source.agent_id.as_deref()?),
+            [("agent_type", source.agent_type.clone().map(Value::from))],
+            source.clone(),
+        ))
+    }
+
+    /// The `sessionStarted` records a session may have, one per SessionStart
+    /// `source` Claude Code documents.
+    pub fn sessions_started(source: &Source) -> Vec<Lifecycle> {
+        ["startup", "resume", "clear", "compact"]
+            .into_iter()
+            .map(|s| {
+                Lifecycle::new(
+                    "sessionStarted",
+                    "session".into(),
+                    [("source", Some(Value::from(s)))],
+                    source.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn new<const N: usize>(
+        name: &str,
+        subject: String,
+        attributes: [(&str, Option<Value>); N],
+        source: Source,
+    ) -> Lifecycle {
+        let attributes: Map<String, Value> = attributes
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect();
+        let mut event = Map::new();
+        event.insert("name".into(), format!("claudeCode.{name}").into());
+        event.insert("attributes".into(), Value::Object(attributes));
+        Lifecycle {
+            origin: Origin::Lifecycle { subject },
+            event,
+            source,
+        }
+    }
 }
 
 /// The lifecycle record a hook payload gives, if any.
@@ -89,14 +151,10 @@ pub fn of(payload: &Payload) -> Option<Lifecycle> {
     // A subagent record without its agent id cannot be told apart from
     // another run's: none is written.
     let subject = subject?;
-    let mut event = Map::new();
-    event.insert("name".into(), format!("claudeCode.{name}").into());
-    event.insert("attributes".into(), Value::Object(attributes));
-    Some(Lifecycle {
-        origin: Origin::Lifecycle { subject },
-        event,
-        source,
-    })
+    let mut l = Lifecycle::new(name, subject, [], source);
+    l.event
+        .insert("attributes".into(), Value::Object(attributes));
+    Some(l)
 }
 
 /// The first line of an error, at most `MAX_ERROR_CHARS` characters.
@@ -149,6 +207,28 @@ mod tests {
         }
         assert!(of_json(r#"{"hook_event_name":"UserPromptSubmit"}"#).is_none());
         assert!(of_json(r#"{"hook_event_name":"SubagentStop"}"#).is_none());
+    }
+
+    #[test]
+    fn a_stop_knows_the_id_of_its_start() {
+        let start = of_json(
+            r#"{"session_id":"s","hook_event_name":"SubagentStart","agent_id":"a","agent_type":"x"}"#,
+        )
+        .unwrap();
+        let stop = of_json(
+            r#"{"session_id":"s","hook_event_name":"SubagentStop","agent_id":"a","agent_type":"x","prompt_id":"p"}"#,
+        )
+        .unwrap();
+        let derived = Lifecycle::subagent_started(&stop.source).unwrap();
+        assert_eq!(derived.id(), start.id());
+        let session =
+            of_json(r#"{"session_id":"s","hook_event_name":"SessionStart","source":"resume"}"#)
+                .unwrap();
+        assert!(
+            Lifecycle::sessions_started(&stop.source)
+                .iter()
+                .any(|l| l.id() == session.id())
+        );
     }
 
     #[test]

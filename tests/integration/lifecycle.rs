@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::collector::{Collector, nanos};
 use crate::test::{Env, Test};
 
 const LC: &str = "claude-code-2.1.328/lifecycle/";
@@ -419,4 +420,86 @@ fn nothing_new_in_the_transcripts_reads_nothing() {
         .stdin(stop)
         .stderr("event-publisher: no markers in this payload; nothing stored\n")
         .run();
+}
+
+/// A captured payload moved into session `session`.
+fn in_session(env: &Env, name: &str, session: &str) -> Vec<u8> {
+    let mut p: Value = serde_json::from_slice(&fixture(env, name)).unwrap();
+    p["session_id"] = session.into();
+    serde_json::to_vec(&p).unwrap()
+}
+
+fn record_named<'a>(records: &'a [Value], name: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[test]
+fn spans_take_their_times_from_the_lifecycle_and_go_once() {
+    let collector = Collector::start();
+    let env = Env::new();
+    let session = "e86e65b6-cf02-481c-a3de-6bbdb57491d6";
+    let mut stop: Value = serde_json::from_slice(&fixture(&env, "subagent-start.json")).unwrap();
+    stop["hook_event_name"] = "SubagentStop".into();
+    stop["last_assistant_message"] = "Cached.".into();
+    let payloads = [
+        in_session(&env, "session-start.json", session),
+        fixture(&env, "subagent-start.json"),
+        fixture(&env, "subagent-post-tool-use-failure-bash.json"),
+        serde_json::to_vec(&stop).unwrap(),
+        in_session(&env, "main-post-tool-use-failure-bash.json", session),
+        in_session(&env, "session-end.json", session),
+    ];
+    let send = |p: &Vec<u8>| {
+        on(&env)
+            .args(&["publish"])
+            .var("EVENT_PUBLISHER_OTLP_ENDPOINT", collector.http())
+            .stdin(p.clone())
+            .stderr("")
+            .run();
+    };
+    for p in &payloads {
+        send(p);
+    }
+    // 2 markers and 6 lifecycle records; 2 failed calls, 1 run, the
+    // session and its main agent.
+    let got = collector.wait_for(8, 5);
+    assert_eq!((got.logs.len(), got.spans.len()), (8, 5));
+    let records = env.records();
+    let time = |name: &str| nanos(record_named(&records, name)["timestamp"].as_str().unwrap());
+
+    let run = got.span("invoke_agent url-cacher");
+    assert_eq!(run.start, time("claudeCode.subagentStarted"));
+    assert_eq!(run.end, time("claudeCode.subagentStopped"));
+    assert_eq!(
+        run.span_id,
+        record_named(&records, "claudeCode.subagentStarted")["span_id"]
+    );
+    let s = got.span("session");
+    assert_eq!(s.start, time("claudeCode.sessionStarted"));
+    assert_eq!(s.end, time("claudeCode.sessionEnded"));
+    assert_eq!(s.parent_id, "");
+    let main = got.span("invoke_agent main");
+    assert_eq!(main.parent_id, s.span_id);
+    assert_eq!(run.parent_id, main.span_id);
+    let tools: Vec<_> = got
+        .spans
+        .iter()
+        .filter(|s| s.name == "execute_tool Bash")
+        .collect();
+    assert_eq!(tools.len(), 2);
+    for t in &tools {
+        assert_eq!(t.status, "STATUS_CODE_ERROR", "{t:?}");
+    }
+    let in_run = tools.iter().find(|t| t.parent_id == run.span_id).unwrap();
+    assert_eq!(in_run.end - in_run.start, 98_000_000, "duration_ms");
+
+    // Every hook again, in another order: nothing is sent twice.
+    for p in payloads.iter().rev() {
+        send(p);
+    }
+    let again = collector.wait_for(8, 5);
+    assert_eq!((again.logs.len(), again.spans.len()), (8, 5));
 }
