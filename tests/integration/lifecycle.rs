@@ -503,3 +503,88 @@ fn spans_take_their_times_from_the_lifecycle_and_go_once() {
     let again = collector.wait_for(8, 5);
     assert_eq!((again.logs.len(), again.spans.len()), (8, 5));
 }
+
+/// Session e86e65b6's lifecycle: run `ad4950a588b037230` started, failed a
+/// Bash call and stopped; run `b2` started and never stopped; the main
+/// agent's Bash call failed.
+fn lifecycle_session(env: &Env) -> &'static str {
+    let session = "e86e65b6-cf02-481c-a3de-6bbdb57491d6";
+    let start: Value = serde_json::from_slice(&fixture(env, "subagent-start.json")).unwrap();
+    let mut stop = start.clone();
+    stop["hook_event_name"] = "SubagentStop".into();
+    let mut other = start.clone();
+    other["agent_id"] = "b2".into();
+    for p in [
+        in_session(env, "session-start.json", session),
+        serde_json::to_vec(&start).unwrap(),
+        fixture(env, "subagent-post-tool-use-failure-bash.json"),
+        serde_json::to_vec(&stop).unwrap(),
+        serde_json::to_vec(&other).unwrap(),
+        in_session(env, "main-post-tool-use-failure-bash.json", session),
+    ] {
+        publish(env, p);
+    }
+    session
+}
+
+#[test]
+fn stats_gives_run_durations_by_type_and_failures_by_tool() {
+    let env = Env::new();
+    lifecycle_session(&env);
+    let stats = on(&env).args(&["stats", "--json"]).run().json();
+    let runs = stats["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{stats:#}");
+    assert_eq!(runs[0]["name"], "url-cacher");
+    assert_eq!(runs[0]["pairs"], 1);
+    assert_eq!(runs[0]["unfinished"], 1, "run b2 never stopped");
+    assert_eq!(
+        stats["failures_by_tool"],
+        json!([{"key": "Bash", "count": 2}])
+    );
+    // Lifecycle records are no start/finish pair of their own.
+    assert!(
+        stats["durations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| !d["name"].as_str().unwrap().starts_with("claudeCode."))
+    );
+    let text = on(&env).args(&["stats"]).run().stdout;
+    assert!(text.contains("subagent runs by agent type"), "{text}");
+    assert!(text.contains("1 never stopped"), "{text}");
+    assert!(text.contains("failed tool calls by tool"), "{text}");
+}
+
+#[test]
+fn trace_times_runs_by_their_lifecycle_and_shows_a_run_that_never_stopped() {
+    let env = Env::new();
+    let session = lifecycle_session(&env);
+    let records = env.records();
+    let trees = on(&env).args(&["trace", session, "--json"]).run().json();
+    let runs = trees[0]["runs"].as_array().unwrap();
+    let run = |agent: &str| {
+        runs.iter()
+            .find(|r| r["agent_id"] == agent)
+            .unwrap_or_else(|| panic!("no run {agent} in {runs:#?}"))
+    };
+    let done = run("ad4950a588b037230");
+    assert_eq!(done["never_stopped"], false);
+    assert_eq!(
+        done["start"],
+        record_named(&records, "claudeCode.subagentStarted")["timestamp"]
+    );
+    let stopped = records
+        .iter()
+        .find(|r| r["name"] == "claudeCode.subagentStopped")
+        .unwrap();
+    let ms = |ts: &Value| (nanos(ts.as_str().unwrap()) / 1_000_000) as i64;
+    assert_eq!(
+        done["duration_ms"].as_i64().unwrap(),
+        ms(&stopped["timestamp"]) - ms(&done["start"])
+    );
+    assert_eq!(run("b2")["never_stopped"], true);
+    let text = on(&env).args(&["trace", session]).run().stdout;
+    assert!(text.contains("url-cacher b2"), "{text}");
+    assert!(text.contains("never stopped"), "{text}");
+    assert!(text.contains("claudeCode.toolFailed"), "{text}");
+}
