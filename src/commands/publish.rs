@@ -135,8 +135,13 @@ pub fn publish(
                 let from = c.get(&r.path);
                 // Anything but a regular file is read, to be refused with a
                 // reason; a main transcript not (yet) written is nothing new.
+                // At the session's end a kept-back last message is read too.
+                let upto = match r.settle {
+                    Settle::Always => from.resume.offset,
+                    _ => from.seen,
+                };
                 let skip = match std::fs::metadata(&r.path) {
-                    Ok(m) => m.is_file() && m.len() == from.seen,
+                    Ok(m) => m.is_file() && m.len() == upto,
                     Err(e) => {
                         e.kind() == std::io::ErrorKind::NotFound
                             && payload.hook_event_name() != Some("SubagentStop")

@@ -588,3 +588,27 @@ fn trace_times_runs_by_their_lifecycle_and_shows_a_run_that_never_stopped() {
     assert!(text.contains("never stopped"), "{text}");
     assert!(text.contains("claudeCode.toolFailed"), "{text}");
 }
+
+#[test]
+fn the_session_end_reads_a_report_kept_back_at_stop() {
+    let env = Env::new();
+    let (session, agent) = ("end-session", "aend");
+    let (main, sub) = transcripts(&env, session, agent);
+    std::fs::write(&sub, jsonl(&subagent_lines(session, agent))).unwrap();
+    std::fs::write(&main, "").unwrap();
+    let hook = |name: &str| {
+        serde_json::to_vec(&json!({"session_id": session, "prompt_id": "p1",
+            "transcript_path": main, "hook_event_name": name, "last_assistant_message": "Finished."}))
+        .unwrap()
+    };
+    // No SubagentStop reached us: Stop cannot know the run's last message is its report.
+    publish(&env, hook("Stop"));
+    assert_eq!(markers(&env).len(), 2);
+    publish(&env, hook("SessionEnd"));
+    let records = markers(&env);
+    assert_eq!(records.len(), 3);
+    let report = record_named(&records, "urlCacher.cacheRequested");
+    assert_eq!(report["source"]["agent_id"], agent);
+    let out = on(&env).arg("replay").arg(&main).arg(&sub).run();
+    assert!(out.stdout.contains(" 0 events stored"), "{}", out.stdout);
+}
