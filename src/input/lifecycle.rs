@@ -97,6 +97,17 @@ impl Lifecycle {
 
 /// The lifecycle record a hook payload gives, if any.
 pub fn of(payload: &Payload) -> Option<Lifecycle> {
+    const HOOKS: [&str; 5] = [
+        "SessionStart",
+        "SessionEnd",
+        "SubagentStart",
+        "SubagentStop",
+        "PostToolUseFailure",
+    ];
+    // Most hook calls are tool calls: no source to build for them.
+    if !HOOKS.contains(&payload.hook_event_name()?) {
+        return None;
+    }
     let source = payload.source();
     let mut attributes = Map::new();
     let mut put = |key: &str, value: Option<Value>| {

@@ -39,6 +39,12 @@ pub struct Read {
 
 /// The transcripts `payload`'s hook reads.
 pub fn of(payload: &Payload) -> Vec<Read> {
+    if !matches!(
+        payload.hook_event_name(),
+        Some("SubagentStop" | "Stop" | "SessionEnd")
+    ) {
+        return Vec::new();
+    }
     let source = payload.source();
     let last = payload.str("last_assistant_message").map(str::to_string);
     match payload.hook_event_name() {
