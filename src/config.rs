@@ -41,6 +41,8 @@ pub struct Settings {
     pub unknown_events: Option<UnknownEvents>,
     /// Tell the agent about rejected events (PostToolUse additionalContext).
     pub feedback: Option<bool>,
+    /// Store Claude Code's lifecycle as `claudeCode.*` records.
+    pub lifecycle: Option<bool>,
     /// Transcripts are only read below these directories.
     pub transcript_roots: Option<Vec<PathBuf>>,
     pub limits: LimitSettings,
@@ -77,6 +79,7 @@ impl Settings {
             schemas_dir: self.schemas_dir.or(lower.schemas_dir),
             unknown_events: self.unknown_events.or(lower.unknown_events),
             feedback: self.feedback.or(lower.feedback),
+            lifecycle: self.lifecycle.or(lower.lifecycle),
             transcript_roots: self.transcript_roots.or(lower.transcript_roots),
             limits: LimitSettings {
                 max_payload_bytes: self
@@ -240,6 +243,15 @@ impl Settings {
                 None
             }
         });
+        let lifecycle = var("LIFECYCLE").and_then(|v| match parse_bool(&v) {
+            Some(b) => Some(b),
+            None => {
+                warnings.push(format!(
+                    "{ENV_PREFIX}LIFECYCLE={v:?} is not true or false; ignored"
+                ));
+                None
+            }
+        });
         let redaction = var("REDACTION").and_then(|v| match parse_bool(&v) {
             Some(b) => Some(b),
             None => {
@@ -254,6 +266,7 @@ impl Settings {
             schemas_dir: var("SCHEMAS_DIR").map(PathBuf::from),
             unknown_events,
             feedback,
+            lifecycle,
             transcript_roots: var("TRANSCRIPT_ROOTS").map(|v| std::env::split_paths(&v).collect()),
             limits,
             otlp: OtlpSettings::from_env(env, warnings),
@@ -320,6 +333,8 @@ pub struct Config {
     pub schemas_dir: PathBuf,
     pub unknown_events: UnknownEvents,
     pub feedback: bool,
+    /// Store `claudeCode.*` lifecycle records (and read the lifecycle hooks).
+    pub lifecycle: bool,
     pub transcript_roots: Vec<PathBuf>,
     pub limits: Limits,
     /// The OTLP sink; None when it is off (no endpoint configured).
@@ -422,6 +437,7 @@ impl Config {
             schemas_dir: s.schemas_dir.unwrap_or_else(|| project.join("schemas")),
             unknown_events: s.unknown_events.unwrap_or(UnknownEvents::Reject),
             feedback: s.feedback.unwrap_or(true),
+            lifecycle: s.lifecycle.unwrap_or(true),
             transcript_roots: s.transcript_roots.unwrap_or_else(home_roots),
             limits: Limits {
                 max_payload_bytes: s.limits.max_payload_bytes.unwrap_or(d.max_payload_bytes),
@@ -491,6 +507,22 @@ mod tests {
         );
         assert_eq!(c.events_dir, PathBuf::from("/from-env"));
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn lifecycle_is_on_unless_a_layer_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().to_path_buf();
+        let none = |_: &str| None;
+        let c = Config::resolve(Settings::default(), project.clone(), &sources(&none, None));
+        assert!(c.lifecycle);
+        std::fs::create_dir(project.join(".claude")).unwrap();
+        std::fs::write(project.join(PROJECT_FILE), r#"{"lifecycle": false}"#).unwrap();
+        let c = Config::resolve(Settings::default(), project.clone(), &sources(&none, None));
+        assert!(!c.lifecycle);
+        let env = |k: &str| (k == "EVENT_PUBLISHER_LIFECYCLE").then(|| "on".to_string());
+        let c = Config::resolve(Settings::default(), project, &sources(&env, None));
+        assert!(c.lifecycle);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! computes the event's identity, validates it, enriches it into a record
 //! and hands it to the sinks, counting what happened.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use crate::enrich::{Enricher, Record, ids};
 use crate::extract::{Marker, Scanner};
 use crate::input::Text;
+use crate::input::lifecycle::Lifecycle;
 use crate::redact::Redactor;
 use crate::sinks::{FsSink, Stored};
 use crate::validate::{Problem, SchemaSet};
@@ -18,6 +20,8 @@ use crate::validate::{Problem, SchemaSet};
 #[derive(Debug, Default)]
 pub struct Report {
     pub markers: usize,
+    /// Lifecycle records met (`process_lifecycle`), stored or present.
+    pub lifecycle: usize,
     /// New records stored (valid and dead letters).
     pub stored: usize,
     pub stored_invalid: usize,
@@ -127,7 +131,26 @@ impl Pipeline {
         !self.report.capped
     }
 
-    fn one(&mut self, text: &Text, mut marker: Marker) {
+    /// Stores a lifecycle record (`input::lifecycle`): checked against its
+    /// built-in schema, then identified, redacted and stored as a marker is.
+    pub fn process_lifecycle(&mut self, record: &Lifecycle) {
+        self.report.lifecycle += 1;
+        let problems = self.schemas.check_lifecycle(&record.event);
+        let text = Text {
+            origin: record.origin.clone(),
+            body: Cow::Borrowed(""),
+            source: record.source.clone(),
+            written_at: None,
+        };
+        let marker = Marker {
+            raw: Value::Object(record.event.clone()).to_string(),
+            offset: 0,
+            event: Ok(record.event.clone()),
+        };
+        self.store(&text, marker, problems);
+    }
+
+    fn one(&mut self, text: &Text, marker: Marker) {
         let mut problems = match &marker.event {
             Ok(event) => self.schemas.check(event),
             Err(e) => vec![Problem::new(e.kind(), "", e.message())],
@@ -148,6 +171,10 @@ impl Pipeline {
                 format!("the name {shown:?} holds what looks like a secret; name events for what happened"),
             ));
         }
+        self.store(text, marker, problems);
+    }
+
+    fn store(&mut self, text: &Text, mut marker: Marker, problems: Vec<Problem>) {
         let id = self.identity(text, &marker, problems.is_empty());
         if !self.seen.insert(id) {
             self.report.present += 1;

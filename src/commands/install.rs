@@ -1,8 +1,9 @@
 //! `event-publisher install` / `uninstall`: wire the hook into Claude Code.
 //!
 //! `install` merges one handler running `<absolute path of this binary>
-//! publish` into the PostToolUse (matcher `Agent|Task|Bash`), SubagentStop
-//! and Stop hooks of the project's `.claude/settings.json` (project:
+//! publish` into the PostToolUse and PostToolUseFailure (matcher
+//! `Agent|Task|Bash`), SubagentStop, Stop, SubagentStart, SessionStart and
+//! SessionEnd hooks of the project's `.claude/settings.json` (project:
 //! `--project-dir`, `$CLAUDE_PROJECT_DIR`, else the current directory), or of
 //! the user's settings with `--user` (`$CLAUDE_CONFIG_DIR/settings.json`,
 //! else `~/.claude/settings.json`). Running it again changes nothing.

@@ -8,13 +8,19 @@ use chrono::Utc;
 
 use crate::cli::{GlobalArgs, PublishArgs};
 use crate::config::{self, Config, LimitSettings, Settings, Sources};
+use crate::enrich::enricher::parse_time;
 use crate::enrich::{Enricher, Span};
 use crate::exit_code::ExitCode;
-use crate::extract::{Origin, Scanner};
-use crate::input::{Payload, transcript};
+use crate::extract::Scanner;
+use crate::input::Payload;
+use crate::input::lifecycle::{self, Lifecycle};
+use crate::input::reads::{self, Settle};
+use crate::input::transcript;
 use crate::pipeline::{Pipeline, Report, marker_digest};
 use crate::redact::Redactor;
 use crate::sinks::{FsSink, otlp};
+use crate::store::by_id;
+use crate::store::cursor::{Cursor, Cursors};
 use crate::validate::SchemaSet;
 use crate::watchdog;
 
@@ -99,11 +105,9 @@ pub fn publish(
     let payload =
         Payload::parse(bytes).map_err(|e| format!("unreadable payload: {e}; no events stored"))?;
     let texts = payload.texts();
-    let transcript_path = match payload.hook_event_name() {
-        Some("SubagentStop") => payload.agent_transcript_path(),
-        _ => None,
-    };
-    if texts.is_empty() && transcript_path.is_none() {
+    let reads = reads::of(&payload);
+    let lifecycle = lifecycle::of(&payload);
+    if texts.is_empty() && reads.is_empty() && lifecycle.is_none() {
         return Ok(None);
     }
 
@@ -116,8 +120,46 @@ pub fn publish(
         say(w);
     }
     watchdog::reset(config.deadline_ms);
+    let lifecycle = lifecycle.filter(|_| config.lifecycle);
+    // Only the transcripts with bytes past their cursor are read.
+    let cursors = match reads.is_empty() {
+        true => None,
+        false => Cursors::open(&config.events_dir)
+            .map_err(|e| say(&format!("{e}; transcripts not read")))
+            .ok(),
+    };
+    let reads: Vec<(reads::Read, Cursor)> = match &cursors {
+        Some(c) => reads
+            .into_iter()
+            .filter_map(|r| {
+                let from = c.get(&r.path);
+                // Anything but a regular file is read, to be refused with a
+                // reason; a main transcript not (yet) written is nothing new.
+                // At the session's end a kept-back last message is read too.
+                let upto = match r.settle {
+                    Settle::Always => from.resume.offset,
+                    _ => from.seen,
+                };
+                let skip = match std::fs::metadata(&r.path) {
+                    Ok(m) => m.is_file() && m.len() == upto,
+                    Err(e) => {
+                        e.kind() == std::io::ErrorKind::NotFound
+                            && payload.hook_event_name() != Some("SubagentStop")
+                    }
+                };
+                (!skip).then_some((r, from))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    if texts.is_empty() && reads.is_empty() && lifecycle.is_none() {
+        return Ok(None);
+    }
     let mut pipeline = pipeline(&config);
     pipeline.keep_new_records(config.otlp.is_some());
+    if let Some(record) = &lifecycle {
+        pipeline.process_lifecycle(record);
+    }
     let mut run_span = None;
     let mut capped = false;
     for text in &texts {
@@ -126,41 +168,69 @@ pub fn publish(
             break;
         }
     }
-    if let (Some(path), false) = (transcript_path, capped) {
-        let limits = transcript::ReadLimits {
-            max_bytes: config.limits.max_transcript_bytes,
-            max_line_bytes: config.limits.max_marker_bytes.max(1 << 20) as usize * 4,
-        };
-        match transcript::read(
-            std::path::Path::new(path),
+    let limits = transcript::ReadLimits {
+        max_bytes: config.limits.max_transcript_bytes,
+        max_line_bytes: config.limits.max_marker_bytes.max(1 << 20) as usize * 4,
+    };
+    for (read, from) in reads {
+        if capped {
+            break;
+        }
+        let t = match transcript::read_incremental(
+            &read.path,
             &config.transcript_roots,
             &limits,
-            &payload.source(),
+            &read.base,
+            &from.resume,
         ) {
-            Ok(mut t) => {
-                for w in &t.warnings {
-                    say(w);
-                }
-                run_span = Span::from_subagent_stop(
-                    &payload,
-                    t.first_timestamp.as_deref(),
-                    t.last_timestamp.as_deref(),
-                    t.launched_by.as_deref(),
-                    t.model.as_deref(),
-                );
-                demote_stale_report(
-                    &mut t,
-                    payload.str("last_assistant_message"),
-                    pipeline.scanner(),
-                );
-                pipeline.begin_sighting();
-                for e in &t.entries {
-                    if !pipeline.process(&e.text) {
-                        break;
-                    }
+            Ok(t) => t,
+            Err(e) => {
+                say(&e.to_string());
+                continue;
+            }
+        };
+        for w in &t.transcript.warnings {
+            say(w);
+        }
+        if from.resume.offset == 0 && read.base.agent_id.is_some() {
+            run_span = run_span.or(Span::from_subagent_stop(
+                &payload,
+                t.transcript.first_timestamp.as_deref(),
+                t.transcript.last_timestamp.as_deref(),
+                t.transcript.launched_by.as_deref(),
+                t.transcript.model.as_deref(),
+            ));
+        }
+        let settled = match &read.settle {
+            Settle::Always => true,
+            Settle::Never => false,
+            Settle::IfMatches(None) => true,
+            Settle::IfMatches(Some(last)) => same_markers(&t.pending, last, pipeline.scanner()),
+        };
+        let failed = pipeline.report.failed;
+        pipeline.begin_sighting();
+        let pending: &[transcript::Entry] = if settled { &t.pending } else { &[] };
+        for e in t.transcript.entries.iter().chain(pending) {
+            if !pipeline.process(&e.text) {
+                capped = true;
+                break;
+            }
+        }
+        // A line whose events could not all be stored is read again next time.
+        if !capped && pipeline.report.failed == failed {
+            let to = Cursor {
+                resume: if settled {
+                    t.end.clone()
+                } else {
+                    t.before_pending
+                },
+                seen: t.end.offset,
+            };
+            if to != from {
+                if let Some(Err(e)) = cursors.as_ref().map(|c| c.set(&read.path, &to)) {
+                    say(&e.to_string());
                 }
             }
-            Err(e) => say(&e.to_string()),
         }
     }
     let report = pipeline.finish();
@@ -182,21 +252,24 @@ pub fn publish(
             config.limits.max_markers
         ));
     }
-    if config.feedback
-        && payload.hook_event_name() == Some("PostToolUse")
-        && !report.rejected.is_empty()
-    {
-        let _ = writeln!(out, "{}", feedback(&report, &config));
+    // Claude Code 2.1.328 passes `additionalContext` to the model on exit 0
+    // for both tool hooks (checked with the real CLI).
+    if let (true, Some(hook @ ("PostToolUse" | "PostToolUseFailure")), false) = (
+        config.feedback,
+        payload.hook_event_name(),
+        report.rejected.is_empty(),
+    ) {
+        let _ = writeln!(out, "{}", feedback(&report, &config, hook));
     }
     if config.otlp.is_some() {
-        let spans: Vec<Span> = run_span
-            .into_iter()
-            .chain(Span::from_post_tool_use(
-                &payload,
-                seen_at,
-                report.markers > 0,
-            ))
-            .collect();
+        let spans = hook_spans(
+            &payload,
+            &config,
+            seen_at,
+            report.markers > 0,
+            run_span,
+            lifecycle.as_ref(),
+        );
         let outcome = otlp::export(&config, &report.new_records, &spans);
         for m in &outcome.messages {
             say(m);
@@ -212,6 +285,48 @@ pub fn publish(
         }
     }
     Ok(Some(report))
+}
+
+/// The spans this hook gives (see `enrich::span`). A run is timed from its
+/// `subagentStarted` record to its `subagentStopped` one, and the session
+/// from its `sessionStarted` record to its `sessionEnded` one, each found by
+/// its id; without them (lifecycle off, a SubagentStart before the hooks
+/// were installed) a run falls back to its transcript's times, and a
+/// session gives no span.
+fn hook_spans(
+    payload: &Payload,
+    config: &Config,
+    seen_at: chrono::DateTime<Utc>,
+    printed: bool,
+    transcript_run: Option<Span>,
+    record: Option<&Lifecycle>,
+) -> Vec<Span> {
+    let stored_time = |l: &Lifecycle| {
+        by_id::record(&config.events_dir, &l.id()).and_then(|r| parse_time(&r.timestamp))
+    };
+    // This hook's time is its record's (its first sighting), else now.
+    let now = record.and_then(stored_time).unwrap_or(seen_at);
+    let source = payload.source();
+    let mut spans = Vec::new();
+    match payload.hook_event_name() {
+        Some("SubagentStop") => {
+            let start = Lifecycle::subagent_started(&source).and_then(|l| stored_time(&l));
+            match (start, transcript_run) {
+                (Some(start), Some(run)) => spans.push(run.retimed(start, now)),
+                (Some(start), None) => spans.extend(Span::agent_run(&source, None, start, now)),
+                (None, run) => spans.extend(run),
+            }
+        }
+        Some("SessionEnd") => {
+            let started = Lifecycle::sessions_started(&source);
+            if let Some(start) = started.iter().filter_map(stored_time).min() {
+                spans.extend(Span::session(&source, start, now));
+                spans.extend(Span::main_agent(&source, start, now));
+            }
+        }
+        _ => spans.extend(Span::from_post_tool_use(payload, seen_at, printed)),
+    }
+    spans
 }
 
 pub fn pipeline(config: &Config) -> Pipeline {
@@ -243,15 +358,9 @@ fn flag_settings(global: &GlobalArgs, args: &PublishArgs) -> Settings {
     s
 }
 
-/// If the transcript's last message is not the one SubagentStop reports as
-/// the last (the transcript lags behind), its markers are not the report's:
-/// they keep the identity of an ordinary message.
-fn demote_stale_report(
-    t: &mut transcript::Transcript,
-    last_message: Option<&str>,
-    scanner: &Scanner,
-) {
-    let Some(last) = last_message else { return };
+/// Whether a transcript's latest text message holds the markers of `last`
+/// (the message the hook names as its agent's last): then it is final.
+fn same_markers(pending: &[transcript::Entry], last: &str, scanner: &Scanner) -> bool {
     let digests = |body: &str| {
         scanner
             .scan_all(body)
@@ -259,33 +368,12 @@ fn demote_stale_report(
             .map(marker_digest)
             .collect::<Vec<_>>()
     };
-    let expected = digests(last);
-    let finals: Vec<usize> = (0..t.entries.len())
-        .filter(|i| t.entries[*i].final_message.is_some())
-        .collect();
-    if finals.is_empty() {
-        return;
-    }
-    let seen: Vec<String> = finals
-        .iter()
-        .flat_map(|i| digests(&t.entries[*i].text.body))
-        .collect();
-    if seen == expected {
-        return;
-    }
-    for i in finals {
-        let e = &mut t.entries[i];
-        if let (Origin::Report { agent_id, .. }, Some(mid)) = (&e.text.origin, &e.final_message) {
-            e.text.origin = Origin::Message {
-                agent_id: agent_id.clone(),
-                message_id: mid.clone(),
-            };
-        }
-    }
+    let seen: Vec<String> = pending.iter().flat_map(|e| digests(&e.text.body)).collect();
+    seen == digests(last)
 }
 
 /// The hook output that tells the agent which events were rejected.
-fn feedback(report: &Report, config: &Config) -> serde_json::Value {
+fn feedback(report: &Report, config: &Config, hook: &str) -> serde_json::Value {
     let mut text = format!(
         "event-publisher rejected {} event{} printed by this tool call (kept in {}/invalid/ for inspection):",
         report.rejected.len(),
@@ -301,15 +389,20 @@ fn feedback(report: &Report, config: &Config) -> serde_json::Value {
         config.schemas_dir.display()
     ));
     serde_json::json!({
-        "hookSpecificOutput": { "hookEventName": "PostToolUse", "additionalContext": text }
+        "hookSpecificOutput": { "hookEventName": hook, "additionalContext": text }
     })
 }
 
 fn summary(r: &Report) {
     say(&format!(
-        "{} marker{}: {} stored ({} invalid), {} already present{}",
+        "{} marker{}{}: {} stored ({} invalid), {} already present{}",
         r.markers,
         if r.markers == 1 { "" } else { "s" },
+        if r.lifecycle > 0 {
+            " and a lifecycle record"
+        } else {
+            ""
+        },
         r.stored,
         r.stored_invalid,
         r.present,

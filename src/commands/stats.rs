@@ -7,6 +7,11 @@
 //! both carry (same name, same value), or on `--pair-key ATTR` alone. Each
 //! finish closes the earliest open start it matches. Only valid events
 //! take part.
+//!
+//! From the lifecycle records (`claudeCode.*`): the durations of subagent
+//! runs by agent type (`subagentStarted` to `subagentStopped` of the same
+//! run), the runs that started and never stopped, and failed tool calls by
+//! tool (`toolFailed`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -21,6 +26,7 @@ use crate::enrich::Record;
 use crate::enrich::enricher::{format_time, parse_time};
 use crate::exit_code::ExitCode;
 use crate::store::{Kind, Order, Scan, Scope};
+use crate::validate::lifecycle_schemas;
 use crate::view::style::Paint;
 use crate::view::{Format, Style, Table, duration_text};
 
@@ -39,6 +45,12 @@ pub struct Stats {
     pub by_name: Vec<Count>,
     pub by_agent_type: Vec<Count>,
     pub durations: Vec<Durations>,
+    /// Subagent runs by agent type, from the lifecycle records: `name` is
+    /// the agent type, `pairs` the runs that started and stopped,
+    /// `unfinished` those that never stopped (so far).
+    pub runs: Vec<Durations>,
+    /// Failed tool calls (`claudeCode.toolFailed`) by tool name.
+    pub failures_by_tool: Vec<Count>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +89,16 @@ pub struct Collector {
     last: Option<DateTime<Utc>>,
     /// (span id, prefix) → marks.
     marks: HashMap<(String, String), Vec<Mark>>,
+    /// Run span id → (agent type, started, stopped).
+    runs: HashMap<String, RunMarks>,
+    failures: HashMap<String, usize>,
+}
+
+#[derive(Default)]
+struct RunMarks {
+    agent_type: Option<String>,
+    started: Option<DateTime<Utc>>,
+    stopped: Option<DateTime<Utc>>,
 }
 
 impl Collector {
@@ -104,6 +126,10 @@ impl Collector {
             return;
         }
         let Some(name) = &r.name else { return };
+        if lifecycle_schemas::is_reserved(name) {
+            self.lifecycle(name, r, at);
+            return;
+        }
         let (prefix, start) = if let Some(p) = name.strip_suffix(START) {
             (p, true)
         } else if let Some(p) = FINISHES.iter().find_map(|f| name.strip_suffix(f)) {
@@ -124,6 +150,28 @@ impl Collector {
             });
     }
 
+    fn lifecycle(&mut self, name: &str, r: &Record, at: DateTime<Utc>) {
+        let run = || RunMarks::default();
+        match name {
+            "claudeCode.subagentStarted" | "claudeCode.subagentStopped" => {
+                let m = self.runs.entry(r.span_id.clone()).or_insert_with(run);
+                m.agent_type = m.agent_type.take().or_else(|| r.source.agent_type.clone());
+                match name.ends_with("Started") {
+                    true => m.started = Some(at),
+                    false => m.stopped = Some(at),
+                }
+            }
+            "claudeCode.toolFailed" => {
+                let tool = r.attributes.get("tool_name").and_then(Value::as_str);
+                *self
+                    .failures
+                    .entry(tool.unwrap_or("(unknown tool)").to_string())
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
     pub fn finish(mut self, pair_key: Option<&str>) -> Stats {
         let counts = |m: HashMap<String, usize>| {
             let mut v: Vec<Count> = m
@@ -135,6 +183,22 @@ impl Collector {
         };
         self.stats.by_name = counts(std::mem::take(&mut self.by_name));
         self.stats.by_agent_type = counts(std::mem::take(&mut self.by_agent));
+        self.stats.failures_by_tool = counts(std::mem::take(&mut self.failures));
+        // agent type → (durations, unfinished, stopped without a start)
+        let mut runs: BTreeMap<String, (Vec<i64>, usize, usize)> = BTreeMap::new();
+        for m in std::mem::take(&mut self.runs).into_values() {
+            let kind = m.agent_type.unwrap_or_else(|| "(unknown type)".into());
+            let entry = runs.entry(kind).or_default();
+            match (m.started, m.stopped) {
+                (Some(a), Some(b)) => entry.0.push((b - a).num_milliseconds().max(0)),
+                (Some(_), None) => entry.1 += 1,
+                (None, _) => entry.2 += 1,
+            }
+        }
+        self.stats.runs = runs
+            .into_iter()
+            .map(|(name, (d, unfinished, unmatched))| durations(name, d, unfinished, unmatched))
+            .collect();
         self.stats.first = self.first.map(format_time);
         self.stats.last = self.last.map(format_time);
         if let (Some(f), Some(l)) = (self.first, self.last) {
@@ -164,20 +228,22 @@ impl Collector {
         }
         self.stats.durations = by_prefix
             .into_iter()
-            .map(|(name, (mut d, unfinished, unmatched))| {
-                d.sort_unstable();
-                Durations {
-                    name,
-                    pairs: d.len(),
-                    p50_ms: percentile(&d, 50),
-                    p90_ms: percentile(&d, 90),
-                    max_ms: d.last().copied().unwrap_or(0),
-                    unfinished,
-                    unmatched,
-                }
-            })
+            .map(|(name, (d, unfinished, unmatched))| durations(name, d, unfinished, unmatched))
             .collect();
         self.stats
+    }
+}
+
+fn durations(name: String, mut d: Vec<i64>, unfinished: usize, unmatched: usize) -> Durations {
+    d.sort_unstable();
+    Durations {
+        name,
+        pairs: d.len(),
+        p50_ms: percentile(&d, 50),
+        p90_ms: percentile(&d, 90),
+        max_ms: d.last().copied().unwrap_or(0),
+        unfinished,
+        unmatched,
     }
 }
 
@@ -278,19 +344,43 @@ fn text(s: &Stats, style: &Style) -> String {
     };
     t += &counts("by name", &s.by_name, Paint::Cyan);
     t += &counts("by agent type", &s.by_agent_type, Paint::Magenta);
-    if !s.durations.is_empty() {
-        t += &format!(
-            "{}\n",
-            head("durations (start → finish, same agent run and key)")
-        );
+    t += &durations_text(
+        &head("durations (start → finish, same agent run and key)"),
+        &s.durations,
+        ("pairs", "unfinished", "finish without start"),
+        style,
+    );
+    t += &durations_text(
+        &head("subagent runs by agent type (SubagentStart → SubagentStop)"),
+        &s.runs,
+        ("runs", "never stopped", "stopped without a start"),
+        style,
+    );
+    if !s.failures_by_tool.is_empty() {
+        t += &counts("failed tool calls by tool", &s.failures_by_tool, Paint::Red);
+    }
+    t
+}
+
+/// A table of durations; `words`: what a pair, an unfinished start and an
+/// unmatched finish are called.
+fn durations_text(
+    title: &str,
+    all: &[Durations],
+    words: (&str, &str, &str),
+    style: &Style,
+) -> String {
+    let mut t = String::new();
+    if !all.is_empty() {
+        t += &format!("{title}\n");
         let mut table = Table::new();
-        for d in &s.durations {
+        for d in all {
             let mut notes = Vec::new();
             if d.unfinished > 0 {
-                notes.push(format!("{} unfinished", d.unfinished));
+                notes.push(format!("{} {}", d.unfinished, words.1));
             }
             if d.unmatched > 0 {
-                notes.push(format!("{} finish without start", d.unmatched));
+                notes.push(format!("{} {}", d.unmatched, words.2));
             }
             let shown = |label: &str, ms: i64| match d.pairs {
                 0 => format!("{label} -"),
@@ -298,7 +388,7 @@ fn text(s: &Stats, style: &Style) -> String {
             };
             table.push(vec![
                 (d.name.clone(), Paint::Cyan),
-                (format!("{} pairs", d.pairs), Paint::None),
+                (format!("{} {}", d.pairs, words.0), Paint::None),
                 (shown("p50", d.p50_ms), Paint::None),
                 (shown("p90", d.p90_ms), Paint::None),
                 (shown("max", d.max_ms), Paint::None),

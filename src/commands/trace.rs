@@ -3,6 +3,11 @@
 //! type, start and duration, and under each run its events in time order,
 //! with their offset from the run's start. Dead letters are marked. With no
 //! id, the session of the latest event.
+//!
+//! With the lifecycle records, a run lasts from its `subagentStarted` to its
+//! `subagentStopped` record (a run that started and has no stop is marked
+//! "never stopped"), and the session from its `sessionStarted` to its
+//! `sessionEnded` record; without them, from the first event to the last.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,7 +18,7 @@ use serde::Serialize;
 use super::reading::{self, say};
 use crate::cli::{GlobalArgs, TraceArgs};
 use crate::enrich::Record;
-use crate::enrich::enricher::parse_time;
+use crate::enrich::enricher::{format_time, parse_time};
 use crate::exit_code::ExitCode;
 use crate::store::{EventsDir, Filter, Found, Kind, Order, Scan, Scope};
 use crate::view::style::Paint;
@@ -38,6 +43,9 @@ pub struct Run {
     pub agent_type: Option<String>,
     pub start: String,
     pub duration_ms: i64,
+    /// A subagent run whose `subagentStarted` record has no
+    /// `subagentStopped` (it is still running, or its end was lost).
+    pub never_stopped: bool,
     pub events: Vec<TracedEvent>,
 }
 
@@ -127,6 +135,14 @@ fn time(r: &Record) -> DateTime<Utc> {
     parse_time(&r.timestamp).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// The time of the first valid lifecycle record `name` among `events`.
+fn lifecycle_time(events: &[Found], name: &str) -> Option<DateTime<Utc>> {
+    events
+        .iter()
+        .find(|f| f.kind == Kind::Valid && f.record.name.as_deref() == Some(name))
+        .map(|f| time(&f.record))
+}
+
 /// Groups records by trace, then by run, each in time order.
 pub fn build(found: Vec<Found>) -> Vec<SessionTree> {
     let mut sessions: BTreeMap<String, Vec<Found>> = BTreeMap::new();
@@ -144,8 +160,10 @@ pub fn build(found: Vec<Found>) -> Vec<SessionTree> {
                     .cmp(&time(&b.record))
                     .then(a.file.cmp(&b.file))
             });
-            let first = time(&events[0].record);
-            let last = time(&events[events.len() - 1].record);
+            let first = lifecycle_time(&events, "claudeCode.sessionStarted")
+                .unwrap_or_else(|| time(&events[0].record));
+            let last = lifecycle_time(&events, "claudeCode.sessionEnded")
+                .unwrap_or_else(|| time(&events[events.len() - 1].record));
             let mut runs: Vec<(String, Vec<Found>)> = Vec::new();
             for f in &events {
                 match runs.iter_mut().find(|(span, _)| *span == f.record.span_id) {
@@ -164,8 +182,10 @@ pub fn build(found: Vec<Found>) -> Vec<SessionTree> {
                 runs: runs
                     .into_iter()
                     .map(|(span_id, evs)| {
-                        let start = time(&evs[0].record);
-                        let end = time(&evs[evs.len() - 1].record);
+                        let started = lifecycle_time(&evs, "claudeCode.subagentStarted");
+                        let stopped = lifecycle_time(&evs, "claudeCode.subagentStopped");
+                        let start = started.unwrap_or_else(|| time(&evs[0].record));
+                        let end = stopped.unwrap_or_else(|| time(&evs[evs.len() - 1].record));
                         let agent_id = evs.iter().find_map(|f| f.record.source.agent_id.clone());
                         let agent_type =
                             evs.iter().find_map(|f| f.record.source.agent_type.clone());
@@ -173,8 +193,9 @@ pub fn build(found: Vec<Found>) -> Vec<SessionTree> {
                             span_id,
                             agent_id,
                             agent_type,
-                            start: evs[0].record.timestamp.clone(),
+                            start: format_time(start),
                             duration_ms: (end - start).num_milliseconds(),
+                            never_stopped: started.is_some() && stopped.is_none(),
                             events: evs
                                 .into_iter()
                                 .map(|f| TracedEvent {
@@ -233,7 +254,10 @@ fn text(t: &SessionTree, style: &Style, width: Option<usize>) -> String {
             (branch.to_string(), Paint::None),
             (label, Paint::Magenta),
             (run.start.clone(), Paint::Dim),
-            (duration_text(run.duration_ms), Paint::None),
+            match run.never_stopped {
+                true => ("never stopped".to_string(), Paint::Yellow),
+                false => (duration_text(run.duration_ms), Paint::None),
+            },
             (
                 format!("{n} event{}", if n == 1 { "" } else { "s" }),
                 Paint::None,

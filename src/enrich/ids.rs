@@ -6,6 +6,7 @@
 //! trace_id       = hex(SHA-256("event-publisher/trace/" + session_id)[0..16])
 //! span_id (run)  = hex(SHA-256("event-publisher/span/" + session_id + "/agent/" + agent_id)[0..8])
 //! span_id (main) = hex(SHA-256("event-publisher/span/" + session_id + "/main")[0..8])
+//! span_id (session) = hex(SHA-256("event-publisher/span/" + session_id + "/session")[0..8])
 //! span_id (tool) = hex(SHA-256("event-publisher/span/" + session_id + "/tool/" + tool_use_id)[0..8])
 //! event id       = UUIDv5(EVENT_NAMESPACE, session_id + "\n" + origin + "\n" + digest + "\n" + occurrence)
 //! ```
@@ -31,6 +32,12 @@ pub fn trace_id(session_id: &str) -> String {
 /// The span of the main agent of a session: the parent of every subagent run.
 pub fn main_span_id(session_id: &str) -> String {
     hex_id::<8>(&["event-publisher/span/", session_id, "/main"])
+}
+
+/// The span of a whole session: the parent of the main agent's span in the
+/// exported trace.
+pub fn session_span_id(session_id: &str) -> String {
+    hex_id::<8>(&["event-publisher/span/", session_id, "/session"])
 }
 
 /// The span of one subagent run.

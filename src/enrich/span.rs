@@ -10,8 +10,12 @@
 //!   nothing about the run and gives no span;
 //! - SubagentStop: the subagent transcript's first and last timestamps.
 //!
-//! A tool call's span ends when its PostToolUse hook runs and lasted
-//! `duration_ms`. Both kinds are INTERNAL; a run's parent is the main
+//! With the lifecycle records, a run is timed from its SubagentStart to its
+//! SubagentStop (the records' times), and the session's span (the parent
+//! of the main agent's) from its SessionStart to its SessionEnd.
+//!
+//! A tool call's span ends when its PostToolUse (or PostToolUseFailure, then
+//! with status error) hook runs and lasted `duration_ms`. Both kinds are INTERNAL; a run's parent is the main
 //! agent's span (as in the records), a tool call's the span of the agent
 //! that made it.
 
@@ -32,6 +36,9 @@ pub struct Span {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub attributes: Map<String, Value>,
+    /// Set when the span failed (a failed tool call): its status is error,
+    /// with this message.
+    pub error: Option<String>,
 }
 
 impl Span {
@@ -62,7 +69,54 @@ impl Span {
             start,
             end: end.max(start),
             attributes: a,
+            error: None,
         })
+    }
+
+    /// The same span over another time.
+    pub fn retimed(mut self, start: DateTime<Utc>, end: DateTime<Utc>) -> Span {
+        self.start = start;
+        self.end = end.max(start);
+        self.attributes
+            .insert("duration_ms".into(), duration_ms(start, end).into());
+        self
+    }
+
+    /// The session `source.session_id`, from its SessionStart to its
+    /// SessionEnd: the root of the trace.
+    pub fn session(source: &Source, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Span> {
+        let session = source.session_id.as_deref()?;
+        let mut a = Map::new();
+        put(&mut a, "session.id", Some(session));
+        put(&mut a, "gen_ai.conversation.id", Some(session));
+        a.insert("duration_ms".into(), duration_ms(start, end).into());
+        Some(Span {
+            trace_id: ids::trace_id(session),
+            span_id: ids::session_span_id(session),
+            parent_span_id: None,
+            name: "session".into(),
+            start,
+            end: end.max(start),
+            attributes: a,
+            error: None,
+        })
+    }
+
+    /// The main agent of session `source.session_id` over the same time:
+    /// the span the main agent's events carry, child of the session's.
+    pub fn main_agent(source: &Source, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Span> {
+        let mut s = Span::session(source, start, end)?;
+        let session = source.session();
+        put(
+            &mut s.attributes,
+            "gen_ai.operation.name",
+            Some("invoke_agent"),
+        );
+        put(&mut s.attributes, "gen_ai.provider.name", Some("anthropic"));
+        s.span_id = ids::main_span_id(session);
+        s.parent_span_id = Some(ids::session_span_id(session));
+        s.name = "invoke_agent main".into();
+        Some(s)
     }
 
     /// Tool call `source.tool_use_id`, made by `source.agent_id` (or the
@@ -86,17 +140,26 @@ impl Span {
             start,
             end: end.max(start),
             attributes: a,
+            error: None,
         })
     }
 
     /// The span a PostToolUse payload gives, seen at `now`: the run of a
     /// completed `Agent`/`Task` call, or the tool call itself when it
-    /// `printed` events.
+    /// `printed` events. A PostToolUseFailure gives its call's span, with
+    /// status error and the first line of `error` as its message.
     pub fn from_post_tool_use(
         payload: &Payload,
         now: DateTime<Utc>,
         printed: bool,
     ) -> Option<Span> {
+        if payload.hook_event_name() == Some("PostToolUseFailure") {
+            let ms = payload.number("duration_ms").unwrap_or(0.0);
+            let mut span = Span::tool_call(&payload.source(), before(now, ms), now)?;
+            let message = payload.str("error").and_then(|e| e.lines().next());
+            span.error = Some(message.unwrap_or("failed").chars().take(1000).collect());
+            return Some(span);
+        }
         if payload.hook_event_name() != Some("PostToolUse") {
             return None;
         }
@@ -230,6 +293,32 @@ mod tests {
         assert_eq!(s.span_id, ids::tool_span_id("s", "t"));
         assert_eq!(s.parent_span_id, Some(ids::agent_span_id("s", "ag")));
         assert_eq!(s.start, parse_time("2026-01-01T00:00:09.955Z").unwrap());
+    }
+
+    #[test]
+    fn a_failed_call_is_an_error_span_even_without_events() {
+        let p = Payload::parse(
+            br#"{"session_id":"s","hook_event_name":"PostToolUseFailure","tool_name":"Bash","tool_use_id":"t","duration_ms": 80,
+            "error":"Exit code 3\nmore"}"#,
+        )
+        .unwrap();
+        let s = Span::from_post_tool_use(&p, now(), false).unwrap();
+        assert_eq!(s.error.as_deref(), Some("Exit code 3"));
+        assert_eq!((s.end - s.start).num_milliseconds(), 80);
+        assert_eq!(s.parent_span_id, Some(ids::main_span_id("s")));
+    }
+
+    #[test]
+    fn the_session_is_the_main_agents_parent() {
+        let src = Source {
+            session_id: Some("s".into()),
+            ..Source::default()
+        };
+        let m = Span::main_agent(&src, now(), now()).unwrap();
+        let s = Span::session(&src, now(), now()).unwrap();
+        assert_eq!(m.parent_span_id.as_deref(), Some(s.span_id.as_str()));
+        assert_eq!(m.span_id, ids::main_span_id("s"));
+        assert_eq!(s.parent_span_id, None);
     }
 
     #[test]

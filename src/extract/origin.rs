@@ -23,6 +23,9 @@ pub enum Origin {
     /// A payload with no id to tell it apart (Claude Code 1.0.x has no
     /// `tool_use_id`): identified by a digest of the payload itself.
     Payload { digest: String },
+    /// A lifecycle record of Claude Code's own (`input::lifecycle`):
+    /// `session`, `agent/<agent_id>` or `tool/<tool_use_id>`.
+    Lifecycle { subject: String },
 }
 
 impl Origin {
@@ -46,6 +49,7 @@ impl Origin {
                 agent_id.as_deref().unwrap_or("main")
             ),
             Origin::Payload { digest } => format!("payload/{digest}"),
+            Origin::Lifecycle { subject } => format!("lifecycle/{subject}"),
         }
     }
 }
@@ -77,6 +81,10 @@ mod tests {
             }
             .key(),
             Origin::Payload { digest: "a".into() }.key(),
+            Origin::Lifecycle {
+                subject: "a".into(),
+            }
+            .key(),
         ];
         let set: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(set.len(), keys.len());

@@ -6,6 +6,9 @@
 //!   a Bash command that echoes a marker contains the marker too). For the
 //!   `Agent`/`Task` tool, `tool_response.prompt` is an echo of the input and
 //!   is skipped too.
+//! - PostToolUseFailure (a tool call that failed, e.g. Bash exiting
+//!   non-zero): `error`, which holds the output, and any `tool_response`;
+//!   the same origin and ids as PostToolUse.
 //! - SubagentStop: `last_assistant_message` (the transcript is read by the
 //!   publish command, see `input::transcript`).
 //! - Stop: `last_assistant_message`.
@@ -23,6 +26,36 @@ use crate::extract::Origin;
 /// The subagent tool's names: `Agent` since Claude Code 2.1.63, `Task` before.
 pub fn is_agent_tool(name: &str) -> bool {
     matches!(name, "Agent" | "Task")
+}
+
+/// The hooks that matter even without a marker in the payload: they give a
+/// lifecycle record (`input::lifecycle`) or have transcripts to read.
+const WITHOUT_MARKERS: [&[u8]; 6] = [
+    b"Stop",
+    b"SessionStart",
+    b"SessionEnd",
+    b"SubagentStart",
+    b"SubagentStop",
+    b"PostToolUseFailure",
+];
+
+/// The value of the payload's first `"hook_event_name"` key, read from the
+/// raw bytes without parsing the payload (Claude Code writes the key near
+/// the start). None when it is not a plain string.
+pub fn hook_event_name_of(bytes: &[u8]) -> Option<&[u8]> {
+    const KEY: &[u8] = b"\"hook_event_name\"";
+    let rest = &bytes[memmem::find(bytes, KEY)? + KEY.len()..];
+    let skip = |b: &[u8]| {
+        b.iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(b.len())
+    };
+    let rest = &rest[skip(rest)..];
+    let rest = rest.strip_prefix(b":")?;
+    let rest = &rest[skip(rest)..];
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
 }
 
 /// A parsed hook payload.
@@ -55,7 +88,7 @@ impl Payload {
         // Hashing a large payload is not free: only payloads without ids need it.
         let id = |k: &str| fields.get(k).is_some_and(Value::is_string);
         let needs_digest = match fields.get("hook_event_name").and_then(Value::as_str) {
-            Some("PostToolUse") => !id("tool_use_id"),
+            Some("PostToolUse" | "PostToolUseFailure") => !id("tool_use_id"),
             Some("SubagentStop") => !id("agent_id"),
             _ => false,
         };
@@ -72,6 +105,7 @@ impl Payload {
     pub fn may_hold_events(bytes: &[u8]) -> bool {
         memmem::find(bytes, b"<EVENT>").is_some()
             || memmem::find(bytes, b"\"agent_transcript_path\"").is_some()
+            || hook_event_name_of(bytes).is_some_and(|h| WITHOUT_MARKERS.contains(&h))
     }
 
     pub fn str(&self, key: &str) -> Option<&str> {
@@ -88,6 +122,15 @@ impl Payload {
 
     pub fn tool_response(&self) -> Option<&Value> {
         self.fields.get("tool_response")
+    }
+
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
+    /// SHA-256 of the payload, when it has no id to go by (else empty).
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     pub fn number(&self, key: &str) -> Option<f64> {
@@ -147,6 +190,20 @@ impl Payload {
         let mut source = self.source();
         let mut out = Vec::new();
         match self.hook_event_name() {
+            Some("PostToolUseFailure") => {
+                // The output of a failed call is in `error`; a response, if
+                // any, is read as PostToolUse reads it.
+                let mut strings = Vec::new();
+                if let Some(e) = self.fields.get("error") {
+                    collect_strings(e, &mut strings);
+                }
+                if let Some(r) = self.tool_response() {
+                    collect_strings(r, &mut strings);
+                }
+                for s in strings.into_iter().filter(|s| has(s)) {
+                    out.push(self.text(self.tool_origin(), s, source.clone()));
+                }
+            }
             Some("PostToolUse") => {
                 let Some(Value::Object(response)) = self.tool_response() else {
                     if let Some(Value::String(s)) = self.tool_response() {
@@ -317,6 +374,37 @@ mod tests {
         bytes.extend_from_slice(br#" <EVENT>{}</EVENT>"}"#);
         let p = Payload::parse(&bytes).unwrap();
         assert_eq!(p.texts().len(), 1);
+    }
+
+    #[test]
+    fn a_failed_call_scans_error_and_response_not_input() {
+        let p = Payload::parse(
+            br#"{"session_id":"s","hook_event_name":"PostToolUseFailure","tool_name":"Bash","tool_use_id":"t1",
+            "tool_input":{"command":"echo '<EVENT>{}</EVENT>'; exit 1"},
+            "error":"Exit code 1\n<EVENT>{\"name\":\"a.b\"}</EVENT>","tool_response":{"stderr":"<EVENT>{\"name\":\"a.c\"}</EVENT>"}}"#,
+        )
+        .unwrap();
+        let texts = p.texts();
+        assert_eq!(texts.len(), 2);
+        assert!(texts[0].body.contains("a.b") && texts[1].body.contains("a.c"));
+        assert!(texts.iter().all(|t| t.origin.key() == "tool/t1"));
+    }
+
+    #[test]
+    fn the_hook_name_is_read_from_the_raw_bytes() {
+        assert_eq!(
+            hook_event_name_of(br#"{"a":1, "hook_event_name" :  "SessionEnd","x":2}"#),
+            Some(&b"SessionEnd"[..])
+        );
+        assert_eq!(hook_event_name_of(br#"{"hook_event_name":3}"#), None);
+        assert_eq!(hook_event_name_of(br#"{"hook_event_name":"a\"b"}"#), None);
+        assert_eq!(hook_event_name_of(br#"{"hook_event_name":"abc"#), None);
+        assert!(Payload::may_hold_events(
+            br#"{"hook_event_name": "SubagentStart"}"#
+        ));
+        assert!(!Payload::may_hold_events(
+            br#"{"hook_event_name": "UserPromptSubmit", "prompt": "SessionStart"}"#
+        ));
     }
 
     #[test]

@@ -11,6 +11,13 @@
 //! `agentId`; the last assistant text message of a subagent's transcript (of
 //! each prompt, in a main transcript) is that agent's `Report`; any other
 //! assistant message is `Message`.
+//!
+//! `read_incremental` reads from a `Resume` point (a byte offset kept by
+//! `store::cursor`) to the last complete line, so that a hook reads only what
+//! Claude Code wrote since the last one, with the same ids as a whole read:
+//! a line without its newline is left for next time, and the latest text
+//! message, which may or may not be its agent's final one, is handed back
+//! apart (`pending`) with the point before it, for the caller to settle.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -63,6 +70,31 @@ pub struct Transcript {
     /// launched it (`toolUseId`) and its model.
     pub launched_by: Option<String>,
     pub model: Option<String>,
+}
+
+/// Where an incremental read starts: a line's byte offset, its line number
+/// (message ids fall back to it) and the prompt in force there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resume {
+    pub offset: u64,
+    pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
+}
+
+/// What an incremental read gave.
+#[derive(Debug, Default)]
+pub struct Incremental {
+    /// The texts of settled lines (everything before `pending`).
+    pub transcript: Transcript,
+    /// The latest text message's texts, as its agent's `Report`: final only
+    /// if nothing follows it, which the caller may know (the hook's
+    /// `last_assistant_message`, or the session's end).
+    pub pending: Vec<Entry>,
+    /// Where to resume if `pending` is not taken: its first line.
+    pub before_pending: Resume,
+    /// Where to resume if it is: after the last complete line.
+    pub end: Resume,
 }
 
 /// Opens a transcript safely: it must be a regular file (not a FIFO, a
@@ -119,23 +151,56 @@ pub fn read(
 ) -> Result<Transcript> {
     let file = open(path, roots)?;
     let mut out = read_from(file, limits, base)?;
+    annotate(path, base, &mut out, &mut []);
+    Ok(out)
+}
+
+/// Reads `path` from `from` up to its last complete line (see the module
+/// doc). A file shorter than `from` was replaced: it is read from the start.
+pub fn read_incremental(
+    path: &Path,
+    roots: &[PathBuf],
+    limits: &ReadLimits,
+    base: &Source,
+    from: &Resume,
+) -> Result<Incremental> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = open(path, roots)?;
+    let size = file
+        .metadata()
+        .with_context(|| format!("transcript {}", path.display()))?
+        .len();
+    let from = if size < from.offset {
+        Resume::default()
+    } else {
+        from.clone()
+    };
+    file.seek(SeekFrom::Start(from.offset))
+        .with_context(|| format!("transcript {}", path.display()))?;
+    let mut out = read_lines(file, limits, base, &from, true)?;
+    let (t, pending) = (&mut out.transcript, &mut out.pending);
+    annotate(path, base, t, pending);
+    Ok(out)
+}
+
+/// Prefixes the warnings with the path, and adds what
+/// `agent-<id>.meta.json` beside a subagent transcript says: its type and
+/// the call that launched it.
+fn annotate(path: &Path, base: &Source, out: &mut Transcript, more: &mut [Entry]) {
     let shown = path.display().to_string();
     for w in &mut out.warnings {
         *w = format!("transcript {shown}: {w}");
     }
-    // `agent-<id>.meta.json` beside a subagent transcript names its type
-    // and the call that launched it.
     if let Some(meta) = read_meta(path) {
         let field = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
         if let (None, Some(kind)) = (&base.agent_type, field("agentType")) {
-            for e in &mut out.entries {
+            for e in out.entries.iter_mut().chain(more.iter_mut()) {
                 e.text.source.agent_type.get_or_insert_with(|| kind.clone());
             }
         }
         out.launched_by = field("toolUseId");
         out.model = field("model");
     }
-    Ok(out)
 }
 
 fn read_meta(path: &Path) -> Option<Value> {
@@ -153,26 +218,54 @@ fn read_meta(path: &Path) -> Option<Value> {
 }
 
 pub fn read_from(reader: impl Read, limits: &ReadLimits, base: &Source) -> Result<Transcript> {
+    let mut r = read_lines(reader, limits, base, &Resume::default(), false)?;
+    r.transcript.entries.append(&mut r.pending);
+    Ok(r.transcript)
+}
+
+/// The reading loop. `incremental`: a last line without its newline is not
+/// read (Claude Code is still writing it).
+fn read_lines(
+    reader: impl Read,
+    limits: &ReadLimits,
+    base: &Source,
+    from: &Resume,
+    incremental: bool,
+) -> Result<Incremental> {
     let mut reader =
         BufReader::with_capacity(256 * 1024, reader.take(limits.max_bytes.saturating_add(1)));
     let mut state = State::new(base.clone());
+    state.prompt = from.prompt_id.clone();
     let mut line = Vec::new();
-    let mut out = Transcript::default();
+    let mut out = Transcript {
+        lines: from.line,
+        ..Transcript::default()
+    };
+    let mut offset = from.offset;
     loop {
         line.clear();
-        let (n, too_long) = read_line(&mut reader, &mut line, limits.max_line_bytes)
+        let (n, too_long, complete) = read_line(&mut reader, &mut line, limits.max_line_bytes)
             .context("reading transcript")?;
         if n == 0 {
             break;
         }
-        out.bytes += n as u64;
-        if out.bytes > limits.max_bytes {
+        if out.bytes + n as u64 > limits.max_bytes {
             out.warnings.push(format!(
                 "larger than {} bytes (max_transcript_bytes); the rest was not read",
                 limits.max_bytes
             ));
             break;
         }
+        if incremental && !complete {
+            break;
+        }
+        out.bytes += n as u64;
+        state.at = Resume {
+            offset,
+            line: out.lines,
+            prompt_id: state.prompt.clone(),
+        };
+        offset += n as u64;
         out.lines += 1;
         if too_long {
             out.warnings.push(format!(
@@ -183,17 +276,30 @@ pub fn read_from(reader: impl Read, limits: &ReadLimits, base: &Source) -> Resul
         }
         state.line(&line, &mut out);
     }
-    state.finish(&mut out);
-    Ok(out)
+    let end = Resume {
+        offset,
+        line: out.lines,
+        prompt_id: state.prompt.clone(),
+    };
+    let before_pending = state.last_at.clone().unwrap_or_else(|| end.clone());
+    let mut pending = Transcript::default();
+    state.finish(&mut pending);
+    Ok(Incremental {
+        transcript: out,
+        pending: pending.entries,
+        before_pending,
+        end,
+    })
 }
 
 /// Reads one line (without its newline) into `buf`, keeping at most `max`
-/// bytes; returns the bytes consumed and whether the line was cut.
+/// bytes; returns the bytes consumed, whether the line was cut, and whether
+/// it ended with its newline.
 fn read_line(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
     max: usize,
-) -> std::io::Result<(usize, bool)> {
+) -> std::io::Result<(usize, bool, bool)> {
     let mut consumed = 0;
     let mut too_long = false;
     loop {
@@ -203,7 +309,7 @@ fn read_line(
             Err(e) => return Err(e),
         };
         if chunk.is_empty() {
-            return Ok((consumed, too_long));
+            return Ok((consumed, too_long, false));
         }
         let (take, done) = match memchr::memchr(b'\n', chunk) {
             Some(i) => (i + 1, true),
@@ -225,7 +331,7 @@ fn read_line(
         r.consume(take);
         consumed += take;
         if done {
-            return Ok((consumed, too_long));
+            return Ok((consumed, too_long, true));
         }
     }
 }
@@ -283,6 +389,9 @@ struct State {
     tools: HashMap<String, String>,
     /// The latest assistant message with text: its id and its texts.
     last: Option<(String, Vec<Entry>)>,
+    /// Where the line being read starts, and where `last` started.
+    at: Resume,
+    last_at: Option<Resume>,
     subagent: bool,
 }
 
@@ -295,6 +404,8 @@ impl State {
             prompt: None,
             tools: HashMap::new(),
             last: None,
+            at: Resume::default(),
+            last_at: None,
         }
     }
 
@@ -508,6 +619,7 @@ impl State {
         if !same {
             self.flush_last(out);
             self.last = Some((message_id.clone(), Vec::new()));
+            self.last_at = Some(self.at.clone());
         }
         if !has_marker {
             return;
@@ -537,6 +649,7 @@ impl State {
 
     /// The latest text message was not the last: its texts keep `Message`.
     fn flush_last(&mut self, out: &mut Transcript) {
+        self.last_at = None;
         if let Some((_, entries)) = self.last.take() {
             out.entries.extend(entries);
         }
@@ -545,6 +658,7 @@ impl State {
     /// The latest text message was the agent's final one: its texts become
     /// the agent's `Report`.
     fn close_turn(&mut self, out: &mut Transcript) {
+        self.last_at = None;
         if let Some((id, entries)) = self.last.take() {
             for mut e in entries {
                 if let Origin::Message { agent_id, .. } = &e.text.origin {
@@ -592,6 +706,68 @@ mod tests {
     const RESULT: &str = r#"{"type":"user","agentId":"ag","promptId":"p","message":{"content":[{"type":"tool_result","tool_use_id":"t1","content":"<EVENT>{\"name\":\"a.b\"}</EVENT>"}]}}"#;
     const MID: &str = r#"{"type":"assistant","agentId":"ag","message":{"id":"m2","content":[{"type":"text","text":"<EVENT>{\"name\":\"a.mid\"}</EVENT>"}]}}"#;
     const LAST: &str = r#"{"type":"assistant","agentId":"ag","message":{"id":"m3","content":[{"type":"text","text":"done <EVENT>{\"name\":\"a.end\"}</EVENT>"}]}}"#;
+
+    /// Reads `text` in two steps, cut at `cut` bytes, resuming as a hook
+    /// does; returns the origins of both steps and the pending ones.
+    fn in_two_steps(text: &str, cut: usize) -> (Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent-ag.jsonl");
+        let base = Source {
+            agent_id: Some("ag".into()),
+            session_id: Some("s".into()),
+            ..Source::default()
+        };
+        let keys = |e: &[Entry]| e.iter().map(|e| e.text.origin.key()).collect::<Vec<_>>();
+        std::fs::write(&path, &text[..cut]).unwrap();
+        let first = read_incremental(&path, &[], &limits(), &base, &Resume::default()).unwrap();
+        assert!(first.end.offset <= cut as u64);
+        std::fs::write(&path, text).unwrap();
+        let second = read_incremental(&path, &[], &limits(), &base, &first.before_pending).unwrap();
+        assert_eq!(second.end.offset, text.len() as u64);
+        let mut settled = keys(&first.transcript.entries);
+        settled.extend(keys(&second.transcript.entries));
+        (settled, keys(&second.pending))
+    }
+
+    #[test]
+    fn an_incremental_read_gives_a_whole_reads_origins() {
+        let text = [TOOL_USE, RESULT, MID, LAST]
+            .map(|l| format!("{l}\n"))
+            .concat();
+        let whole = sub(&[TOOL_USE, RESULT, MID, LAST]);
+        let whole: Vec<String> = whole.entries.iter().map(|e| e.text.origin.key()).collect();
+        // Cut anywhere: inside a line (not read until complete), at a line's
+        // end, inside the message that later turns out not to be the last.
+        for cut in [
+            10,
+            TOOL_USE.len() + 1,
+            TOOL_USE.len() + 30,
+            text.len() - 5,
+            text.len(),
+        ] {
+            let (settled, pending) = in_two_steps(&text, cut);
+            assert_eq!(settled, whole[..2], "cut at {cut}");
+            assert_eq!(pending, whole[2..], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_line_without_its_newline_is_not_consumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, format!("{TOOL_USE}\n{}", &RESULT[..20])).unwrap();
+        let r = read_incremental(
+            &path,
+            &[],
+            &limits(),
+            &Source::default(),
+            &Resume::default(),
+        )
+        .unwrap();
+        assert_eq!(r.end.offset, TOOL_USE.len() as u64 + 1);
+        assert_eq!(r.end.line, 1);
+        assert!(r.transcript.warnings.is_empty());
+    }
 
     #[test]
     fn first_and_last_timestamps_of_conversation_lines() {

@@ -65,27 +65,8 @@ impl FsSink {
     /// Opens (creating if needed) the events directory `path`. Its parent may
     /// be reached through symlinks (the user's choice); `path` itself may not.
     pub fn open(path: &Path) -> Result<FsSink> {
-        let shown = path.display();
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::new(format!("events directory {shown} has no name")))?;
-        let parent_fd = rustix::fs::open(
-            parent,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .with_context(|| format!("events directory {shown}: opening {}", parent.display()))?;
-        let parent_mode = rustix::fs::fstat(&parent_fd)
-            .map(|s| s.st_mode & 0o777)
-            .unwrap_or(0o755);
-        let dir_mode = Mode::from_raw_mode(parent_mode);
-        let file_mode = Mode::from_raw_mode(parent_mode & 0o666);
-        let root =
-            open_dir(&parent_fd, name, dir_mode).map_err(|e| dir_error(e, &shown.to_string()))?;
+        let (root, dir_mode) = open_root(path)?;
+        let file_mode = Mode::from_raw_mode(dir_mode.as_raw_mode() & 0o666);
         Ok(FsSink {
             path: path.to_path_buf(),
             root,
@@ -342,10 +323,37 @@ impl FsSink {
     }
 }
 
+/// Opens (creating) the events directory `path`, and gives the mode its
+/// folders get: the parent's permission bits. Its parent may be reached
+/// through symlinks (the user's choice); `path` itself may not.
+pub(crate) fn open_root(path: &Path) -> Result<(OwnedFd, Mode)> {
+    let shown = path.display();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(format!("events directory {shown} has no name")))?;
+    let parent_fd = rustix::fs::open(
+        parent,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("events directory {shown}: opening {}", parent.display()))?;
+    let parent_mode = rustix::fs::fstat(&parent_fd)
+        .map(|s| s.st_mode & 0o777)
+        .unwrap_or(0o755);
+    let dir_mode = Mode::from_raw_mode(parent_mode);
+    let root =
+        open_dir(&parent_fd, name, dir_mode).map_err(|e| dir_error(e, &shown.to_string()))?;
+    Ok((root, dir_mode))
+}
+
 /// Opens directory `name` under `parent`, creating it when missing; never
 /// through a symlink. Opened first, since it is there on all but the first
 /// call: one system call instead of two.
-fn open_dir<P: rustix::path::Arg + Copy>(
+pub(crate) fn open_dir<P: rustix::path::Arg + Copy>(
     parent: impl AsFd,
     name: P,
     mode: Mode,
@@ -369,7 +377,7 @@ fn open_dir<P: rustix::path::Arg + Copy>(
     }
 }
 
-fn dir_error(e: Errno, shown: &str) -> Error {
+pub(crate) fn dir_error(e: Errno, shown: &str) -> Error {
     match e {
         Errno::LOOP | Errno::NOTDIR => Error::new(format!(
             "{shown} is a symlink or not a directory; refusing to write through it"

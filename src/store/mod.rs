@@ -13,6 +13,8 @@
 //! record is parsed only when its raw bytes could match the remaining
 //! filters. A stray, truncated or corrupt file is reported and skipped.
 
+pub mod by_id;
+pub mod cursor;
 pub mod events_dir;
 pub mod file_name;
 pub mod filter;

@@ -1,6 +1,7 @@
 //! Stage 3 of the pipeline: checking each event against the envelope and its
 //! own JSON Schema (draft 2020-12).
 
+pub mod lifecycle_schemas;
 pub mod problem;
 pub mod schema_set;
 

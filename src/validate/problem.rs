@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     /// `schema` (a schema said no), `invalid_envelope`, `unknown_event`,
-    /// `schema_unusable`, or a marker error (`malformed_json`,
+    /// `schema_unusable`, `reserved_name` (an agent's marker in the
+    /// `claudeCode.` name space), or a marker error (`malformed_json`,
     /// `unclosed_marker`, `not_an_object`, `marker_too_large`).
     pub kind: String,
     /// JSON Pointer into the event (`/attributes/url`); empty for the whole.

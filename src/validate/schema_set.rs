@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use jsonschema::Validator;
 use serde_json::{Map, Value};
 
+use super::lifecycle_schemas;
 use super::problem::Problem;
 
 /// The envelope schema's text (`schemas/event.schema.json`).
@@ -110,10 +111,43 @@ impl SchemaSet {
         }
         // The envelope's name pattern has passed: the name is safe as part of a path.
         let name = event["name"].as_str().unwrap_or_default().to_string();
+        if lifecycle_schemas::is_reserved(&name) {
+            return vec![Problem::new(
+                "reserved_name",
+                "/name",
+                format!(
+                    "{name:?}: the name space {:?} is reserved for the Claude Code lifecycle records event-publisher writes itself; give the event your agent's own prefix",
+                    lifecycle_schemas::RESERVED_PREFIX
+                ),
+            )];
+        }
+        self.check_named(&name, &value)
+    }
+
+    /// Checks a lifecycle record (`claudeCode.*`) against its built-in
+    /// schema; only the publisher itself writes those names.
+    pub fn check_lifecycle(&mut self, event: &Map<String, Value>) -> Vec<Problem> {
+        let value = Value::Object(event.clone());
+        let name = event
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match lifecycle_schemas::schema(name) {
+            Some(_) => self.check_named(name, &value),
+            None => vec![Problem::new(
+                "unknown_event",
+                "/name",
+                format!("{name:?} is not a lifecycle record"),
+            )],
+        }
+    }
+
+    fn check_named(&mut self, name: &str, value: &Value) -> Vec<Problem> {
+        let name = name.to_string();
         let unknown = self.unknown;
         let dir = self.dir.clone();
         match self.event_schema(&name) {
-            Ok(Some(v)) => errors("schema", v, &value),
+            Ok(Some(v)) => errors("schema", v, value),
             Ok(None) if unknown == UnknownEvents::Accept => Vec::new(),
             Ok(None) => vec![Problem::new(
                 "unknown_event",
@@ -142,6 +176,10 @@ impl SchemaSet {
     }
 
     fn load(&self, name: &str) -> Result<Option<Validator>, String> {
+        if let Some(text) = lifecycle_schemas::schema(name) {
+            let schema: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            return compile(schema).map(Some);
+        }
         let Some(dir) = &self.dir else {
             return Ok(None);
         };

@@ -46,6 +46,8 @@ pub struct SpanSeen {
     pub parent_id: String,
     pub start: u64,
     pub end: u64,
+    /// `Status code` as printed (e.g. `Error`), empty when not printed.
+    pub status: String,
     pub attributes: BTreeMap<String, String>,
     pub resource: BTreeMap<String, String>,
 }
@@ -355,6 +357,7 @@ pub fn parse(text: &str) -> Received {
                 "Kind" => s.kind = v.to_string(),
                 "Start time" => s.start = v.parse().unwrap_or(0),
                 "End time" => s.end = v.parse().unwrap_or(0),
+                "Status code" => s.status = v.to_string(),
                 _ => {}
             },
             Item::None => {}

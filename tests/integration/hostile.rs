@@ -532,7 +532,7 @@ fn install_and_uninstall_keep_every_byte_they_do_not_own() {
     std::fs::write(&path, text).unwrap();
     env.test()
         .args(&["install"])
-        .stdout_has("installed 3 hooks")
+        .stdout_has("installed 7 hooks")
         .run();
     let installed = std::fs::read_to_string(&path).unwrap();
     for kept in [
@@ -547,7 +547,7 @@ fn install_and_uninstall_keep_every_byte_they_do_not_own() {
     }
     env.test()
         .args(&["uninstall"])
-        .stdout_has("removed 3 hooks")
+        .stdout_has("removed 7 hooks")
         .run();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }

@@ -12,12 +12,21 @@ use crate::test::{BIN, Env, REPO, Test};
 const BASH: &str = "claude-code-2.1.328/foreground-post-tool-use-bash-in-subagent.json";
 const SUBAGENT_STOP: &str = "claude-code-2.1.328/foreground-subagent-stop.json";
 const STOP: &str = "claude-code-2.1.328/foreground-stop.json";
+const FAILURE: &str = "claude-code-2.1.328/lifecycle/main-post-tool-use-failure-bash.json";
+const SUBAGENT_START: &str = "claude-code-2.1.328/lifecycle/subagent-start.json";
+const SESSION_START: &str = "claude-code-2.1.328/lifecycle/session-start.json";
+const SESSION_END: &str = "claude-code-2.1.328/lifecycle/session-end.json";
 
-/// The events and matchers every wiring must cover.
-const HOOKS: [(&str, Option<&str>); 3] = [
-    ("PostToolUse", Some("Agent|Task|Bash")),
-    ("SubagentStop", None),
-    ("Stop", None),
+/// The events and matchers every wiring must cover, each with a captured
+/// payload of that hook.
+const HOOKS: [(&str, Option<&str>, &str); 7] = [
+    ("PostToolUse", Some("Agent|Task|Bash"), BASH),
+    ("PostToolUseFailure", Some("Agent|Task|Bash"), FAILURE),
+    ("SubagentStop", None, SUBAGENT_STOP),
+    ("Stop", None, STOP),
+    ("SubagentStart", None, SUBAGENT_START),
+    ("SessionStart", None, SESSION_START),
+    ("SessionEnd", None, SESSION_END),
 ];
 
 fn settings_path(env: &Env) -> PathBuf {
@@ -85,11 +94,10 @@ fn run_hook(env: &Env, command: &str, fixture: &str, vars: &[(&str, &str)]) -> (
     )
 }
 
-/// Runs the three hook commands of `hooks` on matching payloads and checks
-/// that each one published its events.
+/// Runs the hook commands of `hooks` on matching payloads and checks that
+/// each one published its events.
 fn assert_hooks_publish(env: &Env, hooks: &Value, vars: &[(&str, &str)]) {
-    let fixtures = [BASH, SUBAGENT_STOP, STOP];
-    for ((event, matcher), fixture) in HOOKS.into_iter().zip(fixtures) {
+    for (event, matcher, fixture) in HOOKS {
         let command = command_of(hooks, event, matcher);
         let (status, stderr) = run_hook(env, &command, fixture, vars);
         assert_eq!(status, 0, "{command}: {stderr}");
@@ -99,15 +107,18 @@ fn assert_hooks_publish(env: &Env, hooks: &Value, vars: &[(&str, &str)]) {
         .records()
         .iter()
         .map(|r| r["name"].as_str().unwrap().to_string())
+        .filter(|n| !n.starts_with("claudeCode."))
         .collect();
     names.sort();
     assert_eq!(
         names,
         [
             "urlCacher.cacheCheckStarted",
+            "urlCacher.cacheCheckStarted",
             "urlCacher.cacheRequested",
             "urlCacher.urlValidated"
-        ]
+        ],
+        "the failed call's marker too"
     );
 }
 
@@ -118,7 +129,7 @@ fn install_wires_the_project_with_the_absolute_binary_path() {
     let path = settings_path(&env);
     assert!(
         out.stdout.starts_with(&format!(
-            "{}: installed 3 hooks (file created)\n",
+            "{}: installed 7 hooks (file created)\n",
             path.display()
         )),
         "{}",
@@ -127,7 +138,7 @@ fn install_wires_the_project_with_the_absolute_binary_path() {
     let settings = read_json(&path);
     let command = bin_command();
     assert!(Path::new(command.split(' ').next().unwrap()).is_absolute());
-    for (event, matcher) in HOOKS {
+    for (event, matcher, _) in HOOKS {
         assert_eq!(command_of(&settings["hooks"], event, matcher), command);
     }
     assert_hooks_publish(&env, &settings["hooks"], &[]);
@@ -176,7 +187,7 @@ fn install_then_uninstall_gives_back_the_same_bytes() {
 
     env.test()
         .args(&["install"])
-        .stdout_has("installed 3 hooks\n")
+        .stdout_has("installed 7 hooks\n")
         .run();
     let installed = read_json(&path);
     let keys: Vec<&String> = installed.as_object().unwrap().keys().collect();
@@ -184,7 +195,16 @@ fn install_then_uninstall_gives_back_the_same_bytes() {
     let events: Vec<&String> = installed["hooks"].as_object().unwrap().keys().collect();
     assert_eq!(
         events,
-        ["Stop", "PostToolUse", "PreToolUse", "SubagentStop"]
+        [
+            "Stop",
+            "PostToolUse",
+            "PreToolUse",
+            "PostToolUseFailure",
+            "SubagentStop",
+            "SubagentStart",
+            "SessionStart",
+            "SessionEnd"
+        ]
     );
     assert_eq!(
         installed["hooks"]["Stop"][0], original["hooks"]["Stop"][0],
@@ -198,7 +218,7 @@ fn install_then_uninstall_gives_back_the_same_bytes() {
 
     env.test()
         .args(&["uninstall"])
-        .stdout_has("removed 3 hooks\n")
+        .stdout_has("removed 7 hooks\n")
         .run();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     env.test()
@@ -271,10 +291,14 @@ fn dry_run_shows_the_change_and_writes_nothing() {
     );
     let command = bin_command();
     let expected_head = format!(
-        "{}: would install 3 hooks (the file would be created)\n\
+        "{}: would install 7 hooks (the file would be created)\n\
          \x20 + PostToolUse (Agent|Task|Bash): {command}\n\
+         \x20 + PostToolUseFailure (Agent|Task|Bash): {command}\n\
          \x20 + SubagentStop: {command}\n\
          \x20 + Stop: {command}\n\
+         \x20 + SubagentStart: {command}\n\
+         \x20 + SessionStart: {command}\n\
+         \x20 + SessionEnd: {command}\n\
          \"hooks\" after the change:\n",
         path.display()
     );
@@ -290,7 +314,7 @@ fn dry_run_shows_the_change_and_writes_nothing() {
     let before = std::fs::read(&path).unwrap();
     env.test()
         .args(&["uninstall", "--dry-run"])
-        .stdout_has("would remove 3 hooks\n")
+        .stdout_has("would remove 7 hooks\n")
         .stdout_has("\"hooks\" would be removed (it would be empty)\n")
         .run();
     assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -353,7 +377,7 @@ fn user_settings_with_user_flag_and_config_dir() {
     let env = Env::new();
     env.test()
         .args(&["install", "--user"])
-        .stdout_has("installed 3 hooks")
+        .stdout_has("installed 7 hooks")
         .run();
     let user = env.home().join(".claude/settings.json");
     assert_eq!(
@@ -367,13 +391,13 @@ fn user_settings_with_user_flag_and_config_dir() {
         .args(&["install", "--user"])
         .var("CLAUDE_CONFIG_DIR", &config_dir)
         .stdout_has(&format!(
-            "{}: installed 3 hooks",
+            "{}: installed 7 hooks",
             config_dir.join("settings.json").display()
         ))
         .run();
     env.test()
         .args(&["uninstall", "--user"])
-        .stdout_has("removed 3 hooks")
+        .stdout_has("removed 7 hooks")
         .run();
     assert_eq!(read_json(&user), json!({}));
 }
@@ -420,7 +444,7 @@ fn binary_flag_paths_are_quoted_and_run() {
     env.test()
         .args(&["uninstall", "--binary"])
         .arg(&binary)
-        .stdout_has("removed 3 hooks")
+        .stdout_has("removed 7 hooks")
         .run();
 }
 
@@ -457,7 +481,7 @@ fn repository_settings_run_the_checkout_build() {
     std::fs::copy(Path::new(REPO).join(".claude/settings.json"), &path).unwrap();
     env.test()
         .args(&["uninstall", "--dry-run"])
-        .stdout_has("would remove 3 hooks")
+        .stdout_has("would remove 7 hooks")
         .run();
 }
 
@@ -465,7 +489,7 @@ fn repository_settings_run_the_checkout_build() {
 #[test]
 fn plugin_hooks_run_the_plugin_build_else_the_one_on_path() {
     let plugin = read_json(&Path::new(REPO).join("hooks/hooks.json"));
-    for (event, matcher) in HOOKS {
+    for (event, matcher, _) in HOOKS {
         assert!(
             command_of(&plugin["hooks"], event, matcher).contains("${CLAUDE_PLUGIN_ROOT}"),
             "{event}"

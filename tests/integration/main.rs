@@ -13,6 +13,7 @@ mod filesystem;
 mod gc;
 mod hostile;
 mod install;
+mod lifecycle;
 mod otlp;
 mod publish;
 mod read;

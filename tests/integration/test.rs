@@ -466,6 +466,10 @@ impl Test {
             .env("HOME", self.env.home())
             .env("XDG_CONFIG_HOME", self.env.root().join("config"))
             .env("CLAUDE_PROJECT_DIR", self.env.project())
+            // Lifecycle records (on by default) would join every count of
+            // marker events; the tests of `lifecycle.rs` turn them on (an
+            // empty value is unset: the default).
+            .env("EVENT_PUBLISHER_LIFECYCLE", "false")
             .current_dir(
                 self.current_dir
                     .clone()

@@ -34,11 +34,17 @@ pub struct HookSpec {
 }
 
 /// Every hook event-publisher is run on: the subagent reports and Bash output
-/// (`Task` is the Agent tool's name before Claude Code 2.1.63), subagent
-/// ends (background runs) and the main agent's last message.
-pub const HOOKS: [HookSpec; 3] = [
+/// (`Task` is the Agent tool's name before Claude Code 2.1.63), the output of
+/// a failed call (PostToolUseFailure, same matcher), subagent ends
+/// (background runs) and the main agent's last message; then the lifecycle
+/// hooks that give the `claudeCode.*` records and the runs' real times.
+pub const HOOKS: [HookSpec; 7] = [
     HookSpec {
         event: "PostToolUse",
+        matcher: Some("Agent|Task|Bash"),
+    },
+    HookSpec {
+        event: "PostToolUseFailure",
         matcher: Some("Agent|Task|Bash"),
     },
     HookSpec {
@@ -47,6 +53,18 @@ pub const HOOKS: [HookSpec; 3] = [
     },
     HookSpec {
         event: "Stop",
+        matcher: None,
+    },
+    HookSpec {
+        event: "SubagentStart",
+        matcher: None,
+    },
+    HookSpec {
+        event: "SessionStart",
+        matcher: None,
+    },
+    HookSpec {
+        event: "SessionEnd",
         matcher: None,
     },
 ];
@@ -324,13 +342,17 @@ mod tests {
     fn installs_into_empty_settings() {
         let mut s = json!({});
         let changes = install(&mut s, CMD).unwrap();
-        assert_eq!(changes.len(), 3);
+        assert_eq!(changes.len(), HOOKS.len());
         assert_eq!(
             s,
             json!({"hooks": {
                 "PostToolUse": [{"matcher": "Agent|Task|Bash", "hooks": [handler(CMD)]}],
+                "PostToolUseFailure": [{"matcher": "Agent|Task|Bash", "hooks": [handler(CMD)]}],
                 "SubagentStop": [{"hooks": [handler(CMD)]}],
                 "Stop": [{"hooks": [handler(CMD)]}],
+                "SubagentStart": [{"hooks": [handler(CMD)]}],
+                "SessionStart": [{"hooks": [handler(CMD)]}],
+                "SessionEnd": [{"hooks": [handler(CMD)]}],
             }})
         );
     }
@@ -362,7 +384,16 @@ mod tests {
         let events: Vec<&String> = s["hooks"].as_object().unwrap().keys().collect();
         assert_eq!(
             events,
-            ["Stop", "PreToolUse", "PostToolUse", "SubagentStop"]
+            [
+                "Stop",
+                "PreToolUse",
+                "PostToolUse",
+                "PostToolUseFailure",
+                "SubagentStop",
+                "SubagentStart",
+                "SessionStart",
+                "SessionEnd"
+            ]
         );
         assert_eq!(
             s["hooks"]["Stop"][0]["hooks"][0]["command"],
@@ -382,7 +413,7 @@ mod tests {
         let mut s = original.clone();
         install(&mut s, CMD).unwrap();
         let removed = uninstall(&mut s, None);
-        assert_eq!(removed.len(), 3);
+        assert_eq!(removed.len(), HOOKS.len());
         assert_eq!(s, original);
         let keys: Vec<&String> = s.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["hooks", "env"], "order kept");
@@ -452,9 +483,13 @@ mod tests {
             "PostToolUse": [{"matcher": "Bash, Agent|Task", "hooks": [handler(CMD)]}],
             "SubagentStop": [{"matcher": "*", "hooks": [handler(CMD)]}],
             "Stop": [{"matcher": "", "hooks": [handler(CMD)]}],
+            "PostToolUseFailure": [{"matcher": "Agent|Bash|Task", "hooks": [handler(CMD)]}],
+            "SubagentStart": [{"hooks": [handler(CMD)]}],
+            "SessionStart": [{"matcher": "*", "hooks": [handler(CMD)]}],
+            "SessionEnd": [{"hooks": [handler(CMD)]}],
         }});
         assert_eq!(install(&mut s, CMD).unwrap(), vec![]);
-        assert_eq!(uninstall(&mut s, None).len(), 3);
+        assert_eq!(uninstall(&mut s, None).len(), HOOKS.len());
         assert_eq!(s, json!({}));
     }
 
@@ -463,7 +498,7 @@ mod tests {
         let mut s =
             json!({"hooks": {"PostToolUse": [{"matcher": "Agent|Task", "hooks": [handler(CMD)]}]}});
         let changes = install(&mut s, CMD).unwrap();
-        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert_eq!(changes.len(), HOOKS.len(), "{changes:?}");
         assert_eq!(s["hooks"]["PostToolUse"].as_array().unwrap().len(), 2);
         uninstall(&mut s, None);
         assert_eq!(
@@ -530,9 +565,9 @@ mod tests {
     fn odd_groups_are_skipped_not_fatal() {
         let mut s =
             json!({"hooks": {"Stop": ["junk", {"hooks": "x"}, {"matcher": 3, "hooks": []}]}});
-        assert_eq!(install(&mut s, CMD).unwrap().len(), 3);
+        assert_eq!(install(&mut s, CMD).unwrap().len(), HOOKS.len());
         assert_eq!(s["hooks"]["Stop"].as_array().unwrap().len(), 4);
-        assert_eq!(uninstall(&mut s, None).len(), 3);
+        assert_eq!(uninstall(&mut s, None).len(), HOOKS.len());
         assert_eq!(
             s,
             json!({"hooks": {"Stop": ["junk", {"hooks": "x"}, {"matcher": 3, "hooks": []}]}})

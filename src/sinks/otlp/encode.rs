@@ -35,7 +35,7 @@ use opentelemetry_proto::tonic::common::v1::{
 };
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, span};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status, span, status};
 use serde_json::{Map, Value};
 
 use super::otlp_config::OtlpConfig;
@@ -159,6 +159,10 @@ pub fn proto_span(s: &Span) -> opentelemetry_proto::tonic::trace::v1::Span {
         start_time_unix_nano: time_nanos(s.start),
         end_time_unix_nano: time_nanos(s.end),
         attributes: attrs.0,
+        status: s.error.as_ref().map(|m| Status {
+            code: status::StatusCode::Error as i32,
+            message: m.clone(),
+        }),
         ..Default::default()
     }
 }
