@@ -61,6 +61,7 @@ pub fn route(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
         "/api/events" => events(app, req, s),
         "/api/sessions" => sessions(app, req, s),
         "/api/stream" => stream(app, req, s),
+        "/api/pulse" => pulse(app, req, s),
         _ => {
             if let Some(id) = path.strip_prefix("/api/events/") {
                 return event(app, id, m, s);
@@ -193,6 +194,48 @@ fn events(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
         "next": next,
         "head": head.as_ref().map(Position::as_str),
     });
+    json_ok(s, m, &body)
+}
+
+/// Events per minute by name over the last `minutes` (at most a day),
+/// for the pulse chart; only the files of that window are read.
+fn pulse(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
+    let m = req.method.as_str();
+    let (filter, scope) = match filter(req) {
+        Ok(f) => f,
+        Err(e) => return http::error(s, m, 400, &e),
+    };
+    let minutes = match req.param("minutes").map(str::parse::<i64>) {
+        None => 60,
+        Some(Ok(n)) if (1..=1440).contains(&n) => n,
+        Some(_) => return http::error(s, m, 400, "minutes: expected 1 to 1440"),
+    };
+    let now = Utc::now();
+    let end = now - chrono::Duration::seconds(now.timestamp() % 60) + chrono::Duration::minutes(1);
+    let end = end - chrono::Duration::nanoseconds(end.timestamp_subsec_nanos() as i64);
+    let start = end - chrono::Duration::minutes(minutes);
+    let filter = filter.at_or_after(&format_time(start));
+    let words = search(req);
+    let mut counts: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    if let Ok(Some(dir)) = EventsDir::open(&app.root) {
+        for f in Merged::new(&dir, &filter, scope, Order::OldestFirst) {
+            if !found_matches(&words, &f.record) {
+                continue;
+            }
+            let i = (time(&f.record) - start).num_minutes();
+            if !(0..minutes).contains(&i) {
+                continue;
+            }
+            let name = f.record.name.clone().unwrap_or_else(|| "(no name)".into());
+            counts
+                .entry(name)
+                .or_insert_with(|| vec![0; minutes as usize])[i as usize] += 1;
+        }
+    }
+    let mut names: Vec<&String> = counts.keys().collect();
+    names.sort_by_key(|n| std::cmp::Reverse(counts[*n].iter().sum::<u64>()));
+    let body =
+        json!({"start": format_time(start), "minutes": minutes, "names": names, "counts": counts});
     json_ok(s, m, &body)
 }
 
