@@ -302,3 +302,50 @@ impl Poller {
         self.known.retain(|p, _| present.contains(p));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(i: usize) -> Arc<Update> {
+        let id = uuid::Uuid::from_u128(i as u128);
+        let record: Record = serde_json::from_value(serde_json::json!({
+            "id": id, "name": "a.b", "timestamp": "2026-01-01T00:00:00.000Z",
+            "observed_timestamp": "2026-01-01T00:00:00.000Z", "trace_id": "t", "span_id": "s",
+            "parent_span_id": null, "source": {}
+        }))
+        .unwrap();
+        let file = FileName::parse(&record.file_name()).unwrap();
+        Arc::new(Update::new(Position::of(&file), Kind::Valid, record))
+    }
+
+    #[test]
+    fn a_stuck_subscriber_is_dropped_and_the_others_keep_up() {
+        let hub = Hub::default();
+        let (stuck, _) = hub.subscribe();
+        let (reader, _) = hub.subscribe();
+        for i in 0..QUEUE + 10 {
+            hub.publish(&[update(i)]);
+            assert_eq!(reader.try_recv().unwrap().record.id, update(i).record.id);
+        }
+        // The stuck one holds at most QUEUE updates, then is let go.
+        assert_eq!(hub.subscribers(), 1);
+        assert_eq!(stuck.try_iter().count(), QUEUE);
+        assert!(matches!(
+            stuck.try_recv(),
+            Err(std::sync::mpsc::TryRecvError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn positions_are_record_file_names() {
+        let u = update(7);
+        let p = Position::parse(u.position.as_str()).unwrap();
+        assert_eq!(p, u.position);
+        assert_eq!(p.timestamp(), "2026-01-01T00:00:00.000Z");
+        assert_eq!(p.just_after(), "2026-01-01T00:00:00.001Z");
+        for bad in ["", "../x", "20260101T000000.000Z-a.b-nope", "x\ny"] {
+            assert!(Position::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

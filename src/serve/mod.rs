@@ -73,10 +73,9 @@ impl App {
             }
             _ => (host.clone(), None),
         };
-        let port_ok = match port {
-            Some(p) => p.parse::<u16>() == Ok(self.port),
-            None => self.port == 80,
-        };
+        // The name is what DNS rebinding changes; a port, when given,
+        // must still be this one.
+        let port_ok = port.is_none_or(|p| p.parse::<u16>() == Ok(self.port));
         port_ok && self.hosts.contains(&name)
     }
 }
