@@ -77,13 +77,19 @@ pub struct Update {
 
 impl Update {
     pub fn new(position: Position, kind: Kind, record: Record) -> Update {
-        let json = serde_json::to_string(&record).unwrap_or_default();
         Update {
             position,
             kind,
             record,
-            json,
+            json: String::new(),
         }
+    }
+
+    /// With its JSON written once, for every client it goes to (records
+    /// read at start-up are only summarised and never need it).
+    fn with_json(mut self) -> Update {
+        self.json = serde_json::to_string(&self.record).unwrap_or_default();
+        self
     }
 }
 
@@ -240,7 +246,8 @@ impl Poller {
             let mut batch = Vec::new();
             self.poll(&mut |u| batch.push(u));
             batch.sort_by(|a, b| a.position.cmp(&b.position));
-            let batch: Vec<Arc<Update>> = batch.into_iter().map(Arc::new).collect();
+            let batch: Vec<Arc<Update>> =
+                batch.into_iter().map(|u| Arc::new(u.with_json())).collect();
             for u in &batch {
                 seen(u);
             }
@@ -316,7 +323,7 @@ mod tests {
         }))
         .unwrap();
         let file = FileName::parse(&record.file_name()).unwrap();
-        Arc::new(Update::new(Position::of(&file), Kind::Valid, record))
+        Arc::new(Update::new(Position::of(&file), Kind::Valid, record).with_json())
     }
 
     #[test]
