@@ -11,15 +11,15 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::http::{self, Request};
-use super::live::{Merged, Position, after};
+use super::live::{self, ClientFeed, Cursor, Merged};
 use super::summary::{SUBAGENT_STARTED, SUBAGENT_STOPPED};
 use crate::analysis::trace::{belongs, build, time};
 use crate::analysis::{Paired, Pairing};
 use crate::cli::FilterArgs;
 use crate::enrich::Record;
 use crate::enrich::enricher::format_time;
-use crate::store::events_dir::read_at;
-use crate::store::{Day, EventsDir, FileName, Filter, Found, Kind, Order, Scan, Scope};
+use crate::store::follow::Position;
+use crate::store::{EventsDir, FileName, Filter, Found, Kind, Order, Scope, layout};
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -122,7 +122,7 @@ fn found_matches(words: &[String], r: &Record) -> bool {
 
 fn item(f: &Found) -> Value {
     json!({
-        "position": Position::of(&f.file).as_str(),
+        "cursor": Cursor::of(&f.file).as_str(),
         "valid": f.kind == Kind::Valid && f.record.is_valid(),
         "record": f.record,
     })
@@ -153,9 +153,9 @@ fn events(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
     };
     let cursor = match req.param("cursor").filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => match Position::parse(c) {
+        Some(c) => match Cursor::parse(c) {
             Some(p) => Some(p),
-            None => return http::error(s, m, 400, "cursor: not a position"),
+            None => return http::error(s, m, 400, "cursor: not a cursor"),
         },
     };
     let filter = match (&cursor, order) {
@@ -164,14 +164,14 @@ fn events(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
         (None, _) => filter,
     };
     let words = search(req);
-    // Read before listing: what lands in between comes again on the stream
-    // (the page drops repeats by id), never not at all.
-    let head = app.hub.head();
+    // Taken before listing: what lands in between comes again on a stream
+    // from here (the page drops repeats by id), never not at all.
+    let head = live::head(&app.root);
     let mut items = Vec::new();
     let mut next = None;
     if let Ok(Some(dir)) = EventsDir::open(&app.root) {
         for f in Merged::new(&dir, &filter, scope, order) {
-            let p = Position::of(&f.file);
+            let p = Cursor::of(&f.file);
             let seen = cursor.as_ref().is_some_and(|c| match order {
                 Order::NewestFirst => p >= *c,
                 Order::OldestFirst => p <= *c,
@@ -182,7 +182,7 @@ fn events(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
             if items.len() == limit {
                 next = items
                     .last()
-                    .and_then(|i: &Value| i["position"].as_str().map(str::to_string));
+                    .and_then(|i: &Value| i["cursor"].as_str().map(str::to_string));
                 break;
             }
             items.push(item(&f));
@@ -192,7 +192,7 @@ fn events(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
         "order": if order == Order::NewestFirst { "newest" } else { "oldest" },
         "events": items,
         "next": next,
-        "head": head.as_ref().map(Position::as_str),
+        "head": head.to_string(),
     });
     json_ok(s, m, &body)
 }
@@ -254,48 +254,22 @@ fn event(app: &Arc<App>, id: &str, m: &str, s: &mut TcpStream) -> Out {
     }
 }
 
-/// One record by id: through the id index, else by its file name.
+/// One record by id, through the store's id lookup and hardened reader.
 fn find(dir: &EventsDir, id: &str) -> Option<Found> {
-    let mut buf = Vec::new();
-    let entry = dir.id_path(id);
-    let bucket = Day {
-        kind: Kind::Valid,
-        date: String::new(),
-        path: entry.parent()?.to_path_buf(),
+    let (_, at) = dir.find(id).into_iter().find(|(found, _)| found == id)?;
+    let record = dir.load(&at).ok()?;
+    let file = FileName::parse(&layout::file_name(&record))?;
+    let kind = if record.is_valid() {
+        Kind::Valid
+    } else {
+        Kind::Invalid
     };
-    let read = |day: &Day, name: &str, buf: &mut Vec<u8>| -> Option<Record> {
-        let fd = dir.open_day(day).ok()?;
-        read_at(&fd, name, buf).ok()?;
-        serde_json::from_slice(buf).ok()
-    };
-    if let Some(record) = read(&bucket, &format!("{id}.json"), &mut buf) {
-        let file = FileName::parse(&record.file_name())?;
-        let kind = if record.is_valid() {
-            Kind::Valid
-        } else {
-            Kind::Invalid
-        };
-        return Some(Found {
-            kind,
-            path: entry,
-            file,
-            record,
-        });
-    }
-    let all = Filter::all();
-    let mut scan = Scan::new(dir, &all, Scope::Both, Order::NewestFirst);
-    while let Some((day, file)) = scan.next_file() {
-        if file.id() == id {
-            let record = read(&day, file.as_str(), &mut buf)?;
-            return Some(Found {
-                kind: day.kind,
-                path: day.path.join(file.as_str()),
-                file,
-                record,
-            });
-        }
-    }
-    None
+    Some(Found {
+        kind,
+        path: dir.shown(&at),
+        file,
+        record,
+    })
 }
 
 fn sessions(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
@@ -424,8 +398,9 @@ fn session(app: &Arc<App>, id: &str, m: &str, s: &mut TcpStream) -> Out {
     json_ok(s, m, &body)
 }
 
-/// Server-Sent Events: with `Last-Event-ID` (or `?after=`), every matching
-/// record after that position first; then each new one as it is stored.
+/// Server-Sent Events: from the client's `Last-Event-ID` (or `?after=`),
+/// else from now, every matching record in the order stored, each with its
+/// follower position as `id:`.
 fn stream(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
     let m = req.method.as_str();
     let (filter, scope) = match filter(req) {
@@ -437,13 +412,13 @@ fn stream(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
         .header("last-event-id")
         .or(req.param("after"))
         .filter(|p| !p.trim().is_empty());
-    let resume = match resume.map(Position::parse) {
-        None => None,
-        Some(Some(p)) => Some(p),
+    let from = match resume.map(Position::parse) {
+        None => live::head(&app.root),
+        Some(Some(p)) => p,
         Some(None) => return http::error(s, m, 400, "Last-Event-ID: not a position"),
     };
-    // Subscribe first: what is stored while the backlog is read is queued.
-    let (rx, head) = app.hub.subscribe();
+    // Subscribed before the first look: a change after it wakes this.
+    let woken = app.hub.subscribe();
     // A stuck reader ends this thread instead of holding it forever.
     let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
     s.write_all(http::head(200, "text/event-stream; charset=utf-8", None).as_bytes())?;
@@ -452,56 +427,29 @@ fn stream(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {
     if m == "HEAD" {
         return Ok(());
     }
-    let mut last = resume.clone().or(head);
-    let mut sent = std::collections::HashSet::new();
-    if let (Some(p), Ok(Some(dir))) = (&resume, EventsDir::open(&app.root)) {
-        let backlog = match self::filter(req) {
-            Ok((f, _)) => f.at_or_after(&p.timestamp()),
-            Err(_) => return Ok(()),
-        };
-        for f in after(&dir, &backlog, scope, p) {
-            if !found_matches(&words, &f.record) {
-                continue;
-            }
-            let position = Position::of(&f.file);
-            send(
-                s,
-                &mut last,
-                &position,
-                &serde_json::to_string(&f.record).unwrap_or_default(),
-            )?;
-            sent.insert(f.record.id);
-        }
-    }
+    let mut feed = ClientFeed::new(&app.root, from);
+    let mut want =
+        |kind: Kind, file: &FileName| scope.kinds().contains(&kind) && filter.file_may_match(file);
     loop {
-        match rx.recv_timeout(KEEP_ALIVE) {
-            Ok(u) => {
-                let wanted = scope.kinds().contains(&u.kind)
-                    && filter.matches(&u.record)
-                    && found_matches(&words, &u.record)
-                    && !sent.remove(&u.record.id);
-                if wanted {
-                    send(s, &mut last, &u.position, &u.json)?;
+        loop {
+            for a in feed.next(&mut want) {
+                if filter.matches(&a.record) && found_matches(&words, &a.record) {
+                    let json = serde_json::to_string(&a.record).unwrap_or_default();
+                    s.write_all(format!("id: {}\ndata: {json}\n\n", a.position).as_bytes())?;
                 }
             }
+            s.flush()?;
+            if feed.caught_up() {
+                break;
+            }
+        }
+        match woken.recv_timeout(KEEP_ALIVE) {
+            Ok(()) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 s.write_all(b": keep-alive\n\n")?;
                 s.flush()?;
             }
-            // Dropped by the hub (too slow): the client reconnects and
-            // resumes from its last id.
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
     }
-}
-
-/// One message; its id is the greatest position sent so far, so resuming
-/// from it never sends a record twice.
-fn send(s: &mut TcpStream, last: &mut Option<Position>, p: &Position, json: &str) -> Out {
-    if last.as_ref().is_none_or(|l| p > l) {
-        *last = Some(p.clone());
-    }
-    let id = last.as_ref().map(Position::as_str).unwrap_or("");
-    s.write_all(format!("id: {id}\ndata: {json}\n\n").as_bytes())?;
-    s.flush()
 }

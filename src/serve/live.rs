@@ -1,62 +1,60 @@
-//! What the live parts of `serve` need from the store: a position in the
-//! order of records, "every record after position P", and "tell me about
-//! each new record" to every SSE client through a bounded queue.
+//! What the live parts of `serve` need from the store.
 //!
-//! STOPGAP until the store's durable follower (`store::follow`, issue 11)
-//! lands: a position here is a record's file name stem (event time, name,
-//! id), so "after P" is event-time order; and new records are found by
-//! polling the day folders' modification times every 100 ms. A record
-//! stored while no client listens, with an event time older than the
-//! client's position (a `replay` of old transcripts), is not resent on
-//! resume. Only `Position`, `after` and `Poller` change when the follower
-//! is wired in.
+//! - `Cursor`: a place in the event-time order of records (the record's
+//!   file name without `.json`), for paging `/api/events`.
+//! - `Merged`: the scans of valid records and dead letters in one order.
+//! - The stream follows the store with `store::follow`: each SSE client
+//!   has its own `Follower` from the position it resumes at (its
+//!   `Last-Event-ID`), so what it is sent is the follower's guarantee:
+//!   every record stored after that position, in the order stored, no gap,
+//!   no repeat, across restarts of `serve`.
+//! - `Hub`: one `Waiter` on the store for the whole server; each time the
+//!   arrival journal may have grown, every client is woken through a
+//!   channel that holds at most one wake-up. A slow or stuck client costs
+//!   no memory for what it has not read yet: it reads it from the store
+//!   when it gets to it.
 
-use std::collections::{HashMap, HashSet};
 use std::iter::Peekable;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use uuid::Uuid;
-
-use crate::enrich::Record;
 use crate::enrich::enricher::{format_time, parse_time};
-use crate::store::events_dir::read_at;
+use crate::store::follow::{Arrival, Follower, Position, Waiter};
 use crate::store::{EventsDir, FileName, Filter, Found, Kind, Order, Problems, Scan, Scope};
 
-/// How many updates wait for one SSE client before it is dropped (it
-/// reconnects with `Last-Event-ID` and misses nothing).
-pub const QUEUE: usize = 4096;
-/// How often the day folders are looked at.
-const POLL: Duration = Duration::from_millis(100);
+/// How long the hub waits for a change before looking anyway (a lost
+/// watch only slows it down).
+const WAIT: Duration = Duration::from_millis(500);
 
-/// A place in the order of records, sent as an SSE `id:`.
+/// A place in the event-time order of records: the record file's name
+/// without `.json` (time, name, id).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Position(String);
+pub struct Cursor(String);
 
-impl Position {
-    /// Parses what a client sent back; `None` when it is not a position.
-    pub fn parse(s: &str) -> Option<Position> {
-        FileName::parse(&format!("{}.json", s.trim())).map(|f| Position::of(&f))
+impl Cursor {
+    /// Parses what a client sent back; `None` when it is not a cursor.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        FileName::parse(&format!("{}.json", s.trim())).map(|f| Cursor::of(&f))
     }
 
-    pub fn of(file: &FileName) -> Position {
-        Position(file.as_str().trim_end_matches(".json").to_string())
+    pub fn of(file: &FileName) -> Cursor {
+        Cursor(file.as_str().trim_end_matches(".json").to_string())
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The event time of the record at this position (RFC 3339).
+    /// The event time of the record at this cursor (RFC 3339).
     pub fn timestamp(&self) -> String {
         FileName::parse(&format!("{}.json", self.0))
             .map(|f| f.timestamp())
             .unwrap_or_default()
     }
 
-    /// One millisecond after this position's time: an exclusive bound that
+    /// One millisecond after this cursor's time: an exclusive bound that
     /// keeps every record of the same millisecond.
     pub fn just_after(&self) -> String {
         parse_time(&self.timestamp())
@@ -65,35 +63,7 @@ impl Position {
     }
 }
 
-/// One stored record, as the live parts pass it around.
-#[derive(Debug)]
-pub struct Update {
-    pub position: Position,
-    pub kind: Kind,
-    pub record: Record,
-    /// The record as JSON on one line.
-    pub json: String,
-}
-
-impl Update {
-    pub fn new(position: Position, kind: Kind, record: Record) -> Update {
-        Update {
-            position,
-            kind,
-            record,
-            json: String::new(),
-        }
-    }
-
-    /// With its JSON written once, for every client it goes to (records
-    /// read at start-up are only summarised and never need it).
-    fn with_json(mut self) -> Update {
-        self.json = serde_json::to_string(&self.record).unwrap_or_default();
-        self
-    }
-}
-
-/// The scans of each kind in `scope`, merged into one order by position.
+/// The scans of each kind in `scope`, merged into one order by cursor.
 pub struct Merged<'a> {
     scans: Vec<Peekable<Scan<'a>>>,
     order: Order,
@@ -137,176 +107,90 @@ impl Iterator for Merged<'_> {
     }
 }
 
-/// Every record matching `filter` after `position`, oldest first.
-pub fn after<'a>(
-    dir: &'a EventsDir,
-    filter: &'a Filter,
-    scope: Scope,
-    position: &'a Position,
-) -> impl Iterator<Item = Found> + 'a {
-    Merged::new(dir, filter, scope, Order::OldestFirst)
-        .filter(move |f| Position::of(&f.file) > *position)
+/// The store's current end: a stream from here gives what is stored next.
+pub fn head(root: &Path) -> Position {
+    Follower::from_now(root).position()
 }
 
-/// Hands each new record to every subscriber, through bounded queues.
+/// Wakes every subscriber when the store may have changed.
 #[derive(Default)]
 pub struct Hub {
-    state: Mutex<HubState>,
-}
-
-#[derive(Default)]
-struct HubState {
-    subscribers: Vec<SyncSender<Arc<Update>>>,
-    /// The greatest position handed out.
-    head: Option<Position>,
+    subscribers: Mutex<Vec<SyncSender<()>>>,
 }
 
 impl Hub {
-    /// A queue of the records stored from now on, and the position they
-    /// follow.
-    pub fn subscribe(&self) -> (Receiver<Arc<Update>>, Option<Position>) {
-        let (tx, rx) = sync_channel(QUEUE);
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.subscribers.push(tx);
-        (rx, s.head.clone())
-    }
-
-    pub fn head(&self) -> Option<Position> {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .head
-            .clone()
+    /// A channel that is woken (at most one wake-up pending) whenever the
+    /// store may hold new records.
+    pub fn subscribe(&self) -> Receiver<()> {
+        let (tx, rx) = sync_channel(1);
+        self.lock().push(tx);
+        rx
     }
 
     pub fn subscribers(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .subscribers
-            .len()
+        self.lock().len()
     }
 
-    /// Hands out a batch; a subscriber whose queue is full or gone is
-    /// dropped, so a stuck client costs at most `QUEUE` slots.
-    fn publish(&self, batch: &[Arc<Update>]) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        for u in batch {
-            if s.head.as_ref().is_none_or(|h| u.position > *h) {
-                s.head = Some(u.position.clone());
-            }
-            s.subscribers.retain(|tx| match tx.try_send(u.clone()) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            });
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SyncSender<()>>> {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn set_head(&self, p: Option<Position>) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if p > s.head {
-            s.head = p;
-        }
-    }
-}
-
-/// Finds new records by looking at the day folders: first every record
-/// already stored (each handed to `seen`, not to the hub), then, forever,
-/// each new one (to `seen` and the hub).
-pub struct Poller {
-    root: PathBuf,
-    /// Day folder → (its modification time, the ids listed in it).
-    known: HashMap<PathBuf, (Option<SystemTime>, HashSet<Uuid>)>,
-    buf: Vec<u8>,
-}
-
-impl Poller {
-    pub fn new(root: &Path) -> Poller {
-        Poller {
-            root: root.to_path_buf(),
-            known: HashMap::new(),
-            buf: Vec::new(),
-        }
-    }
-
-    /// Runs forever on the current thread.
-    pub fn run(mut self, hub: &Hub, mut seen: impl FnMut(&Update), mut ready: impl FnMut()) {
-        // What is already stored streams through, never held at once.
-        let mut head = None;
-        self.poll(&mut |u| {
-            if Some(&u.position) > head.as_ref() {
-                head = Some(u.position.clone());
-            }
-            seen(&u);
+    /// Wakes everyone; a wake-up already pending is enough, and a
+    /// subscriber gone is forgotten.
+    pub fn wake(&self) {
+        self.lock().retain(|tx| match tx.try_send(()) {
+            Ok(()) | Err(TrySendError::Full(())) => true,
+            Err(TrySendError::Disconnected(())) => false,
         });
-        hub.set_head(head);
-        ready();
+    }
+}
+
+/// Follows the store for the whole server, forever: hands each record
+/// stored from `from` on to `seen`, and wakes the hub's subscribers.
+pub fn run_hub(root: &Path, from: Position, hub: &Hub, mut seen: impl FnMut(&Arrival)) {
+    let mut follower = Follower::new(root, from);
+    let mut waiter = Waiter::new(root).ok();
+    let mut problems = Problems::quiet();
+    loop {
         loop {
-            std::thread::sleep(POLL);
-            let mut batch = Vec::new();
-            self.poll(&mut |u| batch.push(u));
-            batch.sort_by(|a, b| a.position.cmp(&b.position));
-            let batch: Vec<Arc<Update>> =
-                batch.into_iter().map(|u| Arc::new(u.with_json())).collect();
-            for u in &batch {
-                seen(u);
+            let arrivals = follower.poll(&mut |_, _| true, &mut problems);
+            for a in &arrivals {
+                seen(a);
             }
-            if !batch.is_empty() {
-                hub.publish(&batch);
+            if follower.caught_up() {
+                break;
             }
+        }
+        hub.wake();
+        match &mut waiter {
+            Some(w) => w.wait(WAIT),
+            None => std::thread::sleep(WAIT),
+        }
+    }
+}
+
+/// One SSE client's follower: from `from`, the records `want`ed.
+pub struct ClientFeed {
+    follower: Follower,
+    problems: Problems,
+}
+
+impl ClientFeed {
+    pub fn new(root: &Path, from: Position) -> ClientFeed {
+        ClientFeed {
+            follower: Follower::new(root, from),
+            problems: Problems::quiet(),
         }
     }
 
-    /// Hands over each record that appeared since the last look: valid
-    /// ones first, each kind in time order.
-    fn poll(&mut self, emit: &mut dyn FnMut(Update)) {
-        let Ok(Some(dir)) = EventsDir::open(&self.root) else {
-            return;
-        };
-        let mut problems = Problems::quiet();
-        let now = SystemTime::now();
-        let mut present = HashSet::new();
-        for kind in [Kind::Valid, Kind::Invalid] {
-            for day in dir.days(kind, &mut problems) {
-                present.insert(day.path.clone());
-                let mtime = std::fs::metadata(&day.path).and_then(|m| m.modified()).ok();
-                let entry = self.known.entry(day.path.clone()).or_default();
-                // A folder changed within the clock's granularity is looked
-                // at again, in case two changes share one time.
-                let recent = mtime
-                    .and_then(|m| now.duration_since(m).ok())
-                    .is_none_or(|d| d < Duration::from_secs(2));
-                if entry.0 == mtime && !recent && entry.0.is_some() {
-                    continue;
-                }
-                entry.0 = mtime;
-                let files = dir.files(&day, &mut problems);
-                let fresh: Vec<FileName> = files
-                    .into_iter()
-                    .filter(|f| Uuid::parse_str(f.id()).is_ok_and(|id| !entry.1.contains(&id)))
-                    .collect();
-                if fresh.is_empty() {
-                    continue;
-                }
-                let Ok(fd) = dir.open_day(&day) else { continue };
-                for f in fresh {
-                    if read_at(&fd, f.as_str(), &mut self.buf).is_err() {
-                        continue;
-                    }
-                    let Ok(record) = serde_json::from_slice::<Record>(&self.buf) else {
-                        // Not complete yet, or never a record: looked at again
-                        // while its folder is recent.
-                        continue;
-                    };
-                    if let Ok(id) = Uuid::parse_str(f.id()) {
-                        entry.1.insert(id);
-                    }
-                    emit(Update::new(Position::of(&f), kind, record));
-                }
-            }
-        }
-        // Folders gc removed are forgotten.
-        self.known.retain(|p, _| present.contains(p));
+    /// The next records stored, up to a chunk of the journal; empty when
+    /// caught up.
+    pub fn next(&mut self, want: &mut dyn FnMut(Kind, &FileName) -> bool) -> Vec<Arrival> {
+        self.follower.poll(want, &mut self.problems)
+    }
+
+    pub fn caught_up(&self) -> bool {
+        self.follower.caught_up()
     }
 }
 
@@ -314,45 +198,30 @@ impl Poller {
 mod tests {
     use super::*;
 
-    fn update(i: usize) -> Arc<Update> {
-        let id = uuid::Uuid::from_u128(i as u128);
-        let record: Record = serde_json::from_value(serde_json::json!({
-            "id": id, "name": "a.b", "timestamp": "2026-01-01T00:00:00.000Z",
-            "observed_timestamp": "2026-01-01T00:00:00.000Z", "trace_id": "t", "span_id": "s",
-            "parent_span_id": null, "source": {}
-        }))
-        .unwrap();
-        let file = FileName::parse(&record.file_name()).unwrap();
-        Arc::new(Update::new(Position::of(&file), Kind::Valid, record).with_json())
-    }
-
     #[test]
-    fn a_stuck_subscriber_is_dropped_and_the_others_keep_up() {
+    fn a_stuck_subscriber_holds_one_wake_up_and_the_others_keep_up() {
         let hub = Hub::default();
-        let (stuck, _) = hub.subscribe();
-        let (reader, _) = hub.subscribe();
-        for i in 0..QUEUE + 10 {
-            hub.publish(&[update(i)]);
-            assert_eq!(reader.try_recv().unwrap().record.id, update(i).record.id);
+        let stuck = hub.subscribe();
+        let reader = hub.subscribe();
+        for _ in 0..10_000 {
+            hub.wake();
+            assert!(reader.try_recv().is_ok());
         }
-        // The stuck one holds at most QUEUE updates, then is let go.
+        assert_eq!(stuck.try_iter().count(), 1);
+        drop(stuck);
+        hub.wake();
         assert_eq!(hub.subscribers(), 1);
-        assert_eq!(stuck.try_iter().count(), QUEUE);
-        assert!(matches!(
-            stuck.try_recv(),
-            Err(std::sync::mpsc::TryRecvError::Disconnected)
-        ));
     }
 
     #[test]
-    fn positions_are_record_file_names() {
-        let u = update(7);
-        let p = Position::parse(u.position.as_str()).unwrap();
-        assert_eq!(p, u.position);
-        assert_eq!(p.timestamp(), "2026-01-01T00:00:00.000Z");
-        assert_eq!(p.just_after(), "2026-01-01T00:00:00.001Z");
+    fn cursors_are_record_file_names() {
+        let name = "20260101T000000.000Z-a.b-5f1c3a52-6d3e-5b8a-9c1d-2e3f4a5b6c7d";
+        let c = Cursor::parse(name).unwrap();
+        assert_eq!(c.as_str(), name);
+        assert_eq!(c.timestamp(), "2026-01-01T00:00:00.000Z");
+        assert_eq!(c.just_after(), "2026-01-01T00:00:00.001Z");
         for bad in ["", "../x", "20260101T000000.000Z-a.b-nope", "x\ny"] {
-            assert!(Position::parse(bad).is_none(), "{bad}");
+            assert!(Cursor::parse(bad).is_none(), "{bad}");
         }
     }
 }

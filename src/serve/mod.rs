@@ -3,21 +3,23 @@
 //!
 //! - `http`: reading a request head and writing responses, with the
 //!   security headers (a strict Content-Security-Policy).
-//! - `live`: positions, reading after a position, and the hub that hands
-//!   each new record to every SSE client through a bounded queue.
+//! - `live`: cursors for paging, the valid and invalid scans merged, and
+//!   the hub that wakes every SSE client when the store's follower
+//!   (`store::follow`) may have more.
 //! - `summary`: sessions and metrics, kept from every stored record.
 //! - `api`: the routes.
 //!
 //! Safety: it only reads; each request's `Host` must be the bound address
 //! or `localhost` (against DNS rebinding); connections are capped, and
-//! each has timeouts, so a stuck client holds one thread and one bounded
-//! queue, never the others.
+//! each has timeouts, so a stuck client holds one thread and one pending
+//! wake-up, never the others: it reads what it missed from the store.
 
 pub mod api;
 pub mod http;
 pub mod live;
 pub mod summary;
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +27,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::error::{Context, Result};
-use live::{Hub, Poller};
+use crate::store::{EventsDir, Filter, Order, Scan, Scope};
+use live::Hub;
 use summary::Summary;
 
 /// The most connections served at once (SSE clients included); more are
@@ -103,22 +106,11 @@ pub fn serve(root: PathBuf, options: Options, listening: impl FnOnce(SocketAddr)
         port: addr.port(),
         connections: AtomicUsize::new(0),
     });
-    let poller_app = app.clone();
+    let follower_app = app.clone();
     std::thread::Builder::new()
-        .name("poller".into())
-        .spawn(move || {
-            let a = &poller_app;
-            Poller::new(&a.root).run(
-                &a.hub,
-                |u| a.summary().add(u),
-                || {
-                    let (lock, cv) = &a.ready;
-                    *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-                    cv.notify_all();
-                },
-            )
-        })
-        .context("starting the poller")?;
+        .name("follower".into())
+        .spawn(move || follow(&follower_app))
+        .context("starting the follower")?;
     listening(addr);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -141,6 +133,37 @@ pub fn serve(root: PathBuf, options: Options, listening: impl FnOnce(SocketAddr)
         }
     }
     Ok(())
+}
+
+/// Summarises every stored record, then follows the store: each new
+/// record is summarised and every stream woken. The follower starts from
+/// where the store ended before the first record was read, so a record
+/// stored during the reading is seen twice and counted once.
+fn follow(app: &App) {
+    let from = live::head(&app.root);
+    let mut read = HashSet::new();
+    if let Ok(Some(dir)) = EventsDir::open(&app.root) {
+        let all = Filter::all();
+        // Valid records first, in time order: how pairs are made.
+        for scope in [Scope::Valid, Scope::Invalid] {
+            let mut scan = Scan::new(&dir, &all, scope, Order::OldestFirst);
+            for f in scan.by_ref() {
+                read.insert(f.record.id);
+                app.summary().add(f.kind, &f.record);
+            }
+            scan.finish();
+        }
+    }
+    {
+        let (lock, cv) = &app.ready;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+    live::run_hub(&app.root, from, &app.hub, |a| {
+        if !read.remove(&a.record.id) {
+            app.summary().add(a.kind, &a.record);
+        }
+    });
 }
 
 fn connection(app: &Arc<App>, mut stream: TcpStream) {

@@ -11,7 +11,6 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::live::Update;
 use crate::analysis::{Paired, Pairing};
 use crate::enrich::Record;
 use crate::enrich::enricher::{format_time, parse_time};
@@ -119,10 +118,9 @@ fn max(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 impl Summary {
-    pub fn add(&mut self, u: &Update) {
-        let r = &u.record;
+    pub fn add(&mut self, kind: Kind, r: &Record) {
         self.records += 1;
-        let valid = u.kind == Kind::Valid && r.is_valid();
+        let valid = kind == Kind::Valid && r.is_valid();
         let name = r.name.clone().unwrap_or_else(|| "(no name)".into());
         let validity = if valid { "valid" } else { "invalid" };
         *self

@@ -68,7 +68,7 @@ function row(item, fresh) {
   const tr = el("tr", item.valid ? "row" : "row invalid");
   if (fresh) tr.classList.add("fresh");
   tr.dataset.id = r.id;
-  tr.dataset.position = item.position || "";
+  tr.dataset.position = item.cursor || "";
   tr.appendChild(el("td", "time", r.timestamp));
   tr.appendChild(el("td", "name", (item.valid ? "" : "✗ ") + (r.name || "(no name)")));
   tr.appendChild(el("td", "agent", agentLabel(r)));
@@ -134,7 +134,7 @@ function connect() {
     let record;
     try { record = JSON.parse(m.data); } catch (_) { return; }
     const valid = !(record.errors && record.errors.length);
-    addRows([{ record, valid, position: m.lastEventId }], true);
+    addRows([{ record, valid }], true);
     pulseAdd(record);
   };
 }
