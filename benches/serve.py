@@ -9,12 +9,10 @@ a usable timeline and session view; store-to-browser latency p50/p99 (hook
 exit to the row in the page); 50 SSE clients at once and serve's memory.
 Uses target/debug/event-publisher unless EVENT_PUBLISHER is set."""
 
-import json
 import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -93,7 +91,8 @@ def bench(records):
     t = time.monotonic()
     serve = Serve(sandbox)
     listening = time.monotonic() - t
-    serve.get("/metrics") if False else urllib.request.urlopen(serve.url + "metrics", timeout=600).read()
+    # /metrics answers once every stored record has been summarised.
+    urllib.request.urlopen(serve.url + "metrics", timeout=600).read()
     print("serve: listening after %.0f ms; every record summarised (sessions, /metrics) after %.1f s; RSS %d MiB"
           % (listening * 1000, time.monotonic() - t, rss_kib(serve.proc.pid) // 1024))
     browser = Browser()

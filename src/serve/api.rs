@@ -112,6 +112,13 @@ fn search(req: &Request) -> Vec<String> {
         .collect()
 }
 
+/// One millisecond after `timestamp`.
+fn just_after(timestamp: &str) -> String {
+    crate::enrich::enricher::parse_time(timestamp)
+        .map(|t| format_time(t + chrono::Duration::milliseconds(1)))
+        .unwrap_or_else(|| timestamp.to_string())
+}
+
 fn found_matches(words: &[String], r: &Record) -> bool {
     if words.is_empty() {
         return true;
@@ -300,7 +307,15 @@ fn session(app: &Arc<App>, id: &str, m: &str, s: &mut TcpStream) -> Out {
     let Ok(Some(dir)) = EventsDir::open(&app.root) else {
         return http::error(s, m, 404, "no events of this session");
     };
-    let filter = Filter::all().with_needle(&id);
+    let mut filter = Filter::all().with_needle(&id);
+    // The session's time span, when known, rules out every other file by
+    // its name alone. A record stored since is in the summary too (a
+    // moment later), so at worst the newest are missing, never the rest.
+    if app.is_ready() {
+        if let Some((first, last)) = app.summary().bounds(&id) {
+            filter = filter.at_or_after(&first).before(&just_after(&last));
+        }
+    }
     let mut found: Vec<Found> = Merged::new(&dir, &filter, Scope::Both, Order::OldestFirst)
         .filter(|f| belongs(&f.record, &id))
         .take(MAX_SESSION_EVENTS + 1)

@@ -58,6 +58,11 @@ impl App {
         self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether every record stored at start-up has been summarised.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Waits until every record stored at start-up has been summarised.
     pub fn wait_ready(&self) {
         let (lock, cv) = &self.ready;

@@ -185,6 +185,20 @@ impl Summary {
         }
     }
 
+    /// The first and last event time of the one session (or trace) whose
+    /// id is or starts with `id`; `None` when none or several are.
+    pub fn bounds(&self, id: &str) -> Option<(String, String)> {
+        let mut found = self
+            .sessions
+            .iter()
+            .filter(|(key, s)| key.starts_with(id) || s.trace_id.starts_with(id));
+        let (_, s) = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+        Some((format_time(s.first?), format_time(s.last?)))
+    }
+
     /// Sessions, newest (latest event) first.
     pub fn sessions(&self, offset: usize, limit: usize) -> (usize, Vec<SessionLine>) {
         let mut all: Vec<(&String, &SessionSum)> = self.sessions.iter().collect();
