@@ -108,6 +108,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Delete old records and dead letters (a later replay stores them again).
     Gc(GcArgs),
+    /// A live web view of the events (timeline, sessions, waterfall), a JSON API and /metrics.
+    Serve(ServeArgs),
 }
 
 /// The filters every reading command takes.
@@ -400,4 +402,17 @@ mod tests {
         let full = Cli::try_parse_from(bad).unwrap_err();
         assert_eq!(alone.to_string(), full.to_string());
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The port to listen on (0: any free port)
+    #[arg(long, value_name = "N", default_value_t = 7475)]
+    pub port: u16,
+    /// The address to listen on; anything but loopback is reachable from other machines
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Open the page in the default browser
+    #[arg(long)]
+    pub open: bool,
 }

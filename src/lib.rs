@@ -8,6 +8,7 @@
 //! a hook call's time. `pipeline` runs the stages; `commands` holds one
 //! module per subcommand; `cli` parses and `config` resolves the settings.
 
+pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod input;
 pub mod pipeline;
 pub mod redact;
+pub mod serve;
 pub mod sinks;
 pub mod store;
 pub mod validate;

@@ -10,6 +10,7 @@ pub mod ls;
 pub mod publish;
 pub mod reading;
 pub mod replay;
+pub mod serve;
 pub mod show;
 pub mod stats;
 pub mod tail;
@@ -79,5 +80,6 @@ fn run(cli: &Cli) -> ExitCode {
         Command::Trace(a) => trace::run(&cli.global, a),
         Command::Replay(a) => replay::run(&cli.global, a),
         Command::Gc(a) => gc::run(&cli.global, a),
+        Command::Serve(a) => serve::run(&cli.global, a),
     }
 }

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::reading::{self};
+use crate::analysis::pairs::{self, Paired, Pairing};
 use crate::cli::{GlobalArgs, StatsArgs};
 use crate::enrich::Record;
 use crate::enrich::enricher::{format_time, parse_time};
@@ -29,9 +30,6 @@ use crate::store::{Kind, Order, Scan, Scope};
 use crate::validate::lifecycle_schemas;
 use crate::view::style::Paint;
 use crate::view::{Format, Style, Table, duration_text};
-
-const START: &str = "Started";
-const FINISHES: [&str; 3] = ["Completed", "Finished", "Failed"];
 
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
@@ -77,6 +75,8 @@ pub struct Durations {
 struct Mark {
     at: DateTime<Utc>,
     start: bool,
+    span_id: String,
+    name: String,
     attributes: Map<String, Value>,
 }
 
@@ -87,8 +87,7 @@ pub struct Collector {
     by_agent: HashMap<String, usize>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
-    /// (span id, prefix) → marks.
-    marks: HashMap<(String, String), Vec<Mark>>,
+    marks: Vec<Mark>,
     /// Run span id → (agent type, started, stopped).
     runs: HashMap<String, RunMarks>,
     failures: HashMap<String, usize>,
@@ -130,24 +129,16 @@ impl Collector {
             self.lifecycle(name, r, at);
             return;
         }
-        let (prefix, start) = if let Some(p) = name.strip_suffix(START) {
-            (p, true)
-        } else if let Some(p) = FINISHES.iter().find_map(|f| name.strip_suffix(f)) {
-            (p, false)
-        } else {
+        let Some((_, start)) = pairs::split(name) else {
             return;
         };
-        if prefix.is_empty() || prefix.ends_with('.') {
-            return;
-        }
-        self.marks
-            .entry((r.span_id.clone(), prefix.to_string()))
-            .or_default()
-            .push(Mark {
-                at,
-                start,
-                attributes: r.attributes.clone(),
-            });
+        self.marks.push(Mark {
+            at,
+            start,
+            span_id: r.span_id.clone(),
+            name: name.clone(),
+            attributes: r.attributes.clone(),
+        });
     }
 
     fn lifecycle(&mut self, name: &str, r: &Record, at: DateTime<Utc>) {
@@ -207,24 +198,23 @@ impl Collector {
         }
         // prefix → (durations, unfinished, unmatched)
         let mut by_prefix: BTreeMap<String, (Vec<i64>, usize, usize)> = BTreeMap::new();
-        for ((_, prefix), mut marks) in self.marks {
-            marks.sort_by_key(|m| (m.at, !m.start));
-            let entry = by_prefix.entry(prefix).or_default();
-            let mut open: Vec<Mark> = Vec::new();
-            for m in marks {
-                if m.start {
-                    open.push(m);
-                    continue;
-                }
-                match open.iter().position(|s| same_key(s, &m, pair_key)) {
-                    Some(i) => {
-                        let s = open.remove(i);
-                        entry.0.push((m.at - s.at).num_milliseconds());
-                    }
-                    None => entry.2 += 1,
-                }
+        self.marks.sort_by_key(|m| (m.at, !m.start));
+        let mut pairing = Pairing::new(pair_key);
+        for m in &self.marks {
+            match pairing.add(&m.span_id, &m.name, m.at, &m.attributes) {
+                Paired::Closed {
+                    prefix, start, end, ..
+                } => by_prefix
+                    .entry(prefix)
+                    .or_default()
+                    .0
+                    .push((end - start).num_milliseconds()),
+                Paired::Unmatched { prefix } => by_prefix.entry(prefix).or_default().2 += 1,
+                Paired::Opened | Paired::None => {}
             }
-            entry.1 += open.len();
+        }
+        for (prefix, n) in pairing.unfinished() {
+            by_prefix.entry(prefix.to_string()).or_default().1 += n;
         }
         self.stats.durations = by_prefix
             .into_iter()
@@ -244,17 +234,6 @@ fn durations(name: String, mut d: Vec<i64>, unfinished: usize, unmatched: usize)
         max_ms: d.last().copied().unwrap_or(0),
         unfinished,
         unmatched,
-    }
-}
-
-/// Do a start and a finish belong together?
-fn same_key(start: &Mark, finish: &Mark, pair_key: Option<&str>) -> bool {
-    match pair_key {
-        Some(k) => start.attributes.get(k) == finish.attributes.get(k),
-        None => start
-            .attributes
-            .iter()
-            .all(|(k, v)| finish.attributes.get(k).is_none_or(|w| w == v)),
     }
 }
 

@@ -94,6 +94,16 @@ impl Filter {
         self
     }
 
+    /// Only events at or after `timestamp` (RFC 3339 UTC millis), on top
+    /// of `--since`.
+    pub fn at_or_after(mut self, timestamp: &str) -> Filter {
+        let t = compact(timestamp);
+        if self.since.as_deref().is_none_or(|s| t.as_str() > s) {
+            self.since = Some(t);
+        }
+        self
+    }
+
     /// Only files whose bytes hold `needle` (which must be written
     /// unescaped in JSON, as ids are) can match.
     pub fn with_needle(mut self, needle: &str) -> Filter {

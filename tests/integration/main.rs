@@ -19,6 +19,7 @@ mod publish;
 mod read;
 mod redaction;
 mod replay;
+mod serve;
 mod stats;
 mod tail;
 mod watchdog;

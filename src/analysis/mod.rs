@@ -1,0 +1,9 @@
+//! What the reading views compute over records, shared by the commands
+//! (`stats`, `trace`) and `serve`: start/finish pairs and their durations,
+//! and a session as a tree of agent runs.
+
+pub mod pairs;
+pub mod trace;
+
+pub use pairs::{Paired, Pairing};
+pub use trace::{Run, SessionTree, TracedEvent};
