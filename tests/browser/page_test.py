@@ -22,7 +22,10 @@ ROWS = "return Array.from(document.querySelectorAll('#rows tr')).map(r => r.text
 class Page(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Cleaned up even when set-up fails half way (tearDownClass is not
+        # called then): no serve, chromedriver or chromium is left running.
         cls.sandbox = Sandbox()
+        cls.addClassCleanup(cls.sandbox.close)
         cls.sandbox.publish_fixtures()
         # Agent-controlled text meant to run, in a valid event and a dead letter.
         cls.sandbox.emit(BG_SESSION, [
@@ -38,15 +41,13 @@ class Page(unittest.TestCase):
                 "url": "https://docs.astral.sh/uv/", "hit": False}},
         ], agent=FG_AGENT, tool_use_id="toolu_done")
         cls.serve = Serve(cls.sandbox)
+        cls.addClassCleanup(cls.serve.close)
         cls.browser = Browser()
+        cls.addClassCleanup(cls.browser.close)
+        # 6 fixture events and 4 emitted here, and the lifecycle records the
+        # hook writes for the fixture payloads, if it writes any.
         cls.stored = len(cls.serve.get("/api/events?validity=all&limit=1000")["events"])
-        assert cls.stored == 10, cls.stored  # 6 fixture events, 4 emitted here
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.browser.close()
-        cls.serve.close()
-        cls.sandbox.close()
+        assert cls.stored >= 10, cls.stored
 
     def open(self, query, ready):
         self.browser.go(self.serve.url + query)
@@ -149,5 +150,5 @@ if __name__ == "__main__":
     failed = len(result.failures) + len(result.errors)
     # The line .ci/totals counts, as cargo prints it.
     print("test result: %s. %d passed; %d failed;" % (
-        "ok" if result.wasSuccessful() else "FAILED", result.testsRun - failed, failed))
+        "ok" if result.wasSuccessful() else "FAILED", max(result.testsRun - failed, 0), max(failed, 1 - result.wasSuccessful())))
     sys.exit(0 if result.wasSuccessful() else 1)
