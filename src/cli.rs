@@ -184,6 +184,10 @@ pub struct TailArgs {
     /// Keep running and print each new event as it lands (Ctrl-C ends)
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// With -f: say "following" on stderr once every event stored from
+    /// then on will be printed (for scripts and tests that wait for it)
+    #[arg(long, requires = "follow", hide = true)]
+    pub ready_line: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]

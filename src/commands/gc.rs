@@ -13,9 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -24,10 +22,9 @@ use super::reading::{self, say};
 use crate::cli::{GcArgs, GlobalArgs};
 use crate::enrich::enricher::format_time;
 use crate::exit_code::ExitCode;
-use crate::sinks::fs::TEMP;
 use crate::store::file_name::compact;
 use crate::store::time_spec::parse_duration;
-use crate::store::{EventsDir, FileName, Kind, Order, Scan, Scope};
+use crate::store::{Day, FileName, Kind, Order, Problems, Scan, Scope};
 
 /// Temp files older than this belong to no running process.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
@@ -47,9 +44,7 @@ pub struct Summary {
 
 /// A file chosen for deletion.
 struct Doomed {
-    kind: Kind,
-    day: PathBuf,
-    label: String,
+    day: Day,
     file: FileName,
 }
 
@@ -77,33 +72,13 @@ pub fn run(global: &GlobalArgs, args: &GcArgs) -> ExitCode {
     let scope = filter.scope(Scope::Both);
     let mut candidates: Vec<Doomed> = Vec::new();
     let mut scan = Scan::new(&dir, &filter, scope, Order::OldestFirst);
-    let label = |kind: Kind, date: &str| match kind {
-        Kind::Valid => date.to_string(),
-        Kind::Invalid => format!("invalid/{date}"),
-    };
     if filter.by_file_name_only() {
         while let Some((day, file)) = scan.next_file() {
-            candidates.push(Doomed {
-                kind: day.kind,
-                label: label(day.kind, &day.date),
-                day: day.path,
-                file,
-            });
+            candidates.push(Doomed { day, file });
         }
     } else {
-        for found in scan.by_ref() {
-            let day = found
-                .path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let date = day
-                .file_name()
-                .map(|d| d.to_string_lossy().to_string())
-                .unwrap_or_default();
+        while let Some((day, found)) = scan.next_with_day() {
             candidates.push(Doomed {
-                kind: found.kind,
-                label: label(found.kind, &date),
                 day,
                 file: found.file,
             });
@@ -120,7 +95,7 @@ pub fn run(global: &GlobalArgs, args: &GcArgs) -> ExitCode {
         let mut by_age: Vec<&Doomed> = candidates.iter().collect();
         by_age.sort_by(|a, b| b.file.compact_time().cmp(a.file.compact_time()));
         doomed.extend(by_age.into_iter().skip(keep));
-        doomed.sort_by(|a, b| (&a.day, &a.file).cmp(&(&b.day, &b.file)));
+        doomed.sort_by(|a, b| (&a.day.path, &a.file).cmp(&(&b.day.path, &b.file)));
         doomed.dedup_by(|a, b| std::ptr::eq(*a, *b));
     }
 
@@ -128,30 +103,44 @@ pub fn run(global: &GlobalArgs, args: &GcArgs) -> ExitCode {
         dry_run: args.dry_run,
         ..Summary::default()
     };
-    let mut touched: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    // Each day folder is opened once, never through a symlink.
+    let mut touched: BTreeMap<String, (&Day, usize)> = BTreeMap::new();
+    let mut open: Option<(String, std::os::fd::OwnedFd)> = None;
     for d in &doomed {
-        if !args.dry_run && !delete(&dir, d) {
-            summary.failed += 1;
-            continue;
+        if !args.dry_run {
+            let rel = d.day.rel();
+            if open.as_ref().is_none_or(|(r, _)| *r != rel) {
+                open = dir.open_day(&d.day).ok().map(|fd| (rel, fd));
+            }
+            let deleted = match &open {
+                Some((_, fd)) => dir.delete(fd, &d.day.path, &d.file),
+                None => dir.open_day(&d.day).map(drop),
+            };
+            if let Err(e) = deleted {
+                say(e.message());
+                summary.failed += 1;
+                continue;
+            }
         }
-        match d.kind {
+        match d.day.kind {
             Kind::Valid => summary.records += 1,
             Kind::Invalid => summary.dead_letters += 1,
         }
-        *summary.days.entry(d.label.clone()).or_default() += 1;
-        *touched.entry(d.day.clone()).or_default() += 1;
+        *summary.days.entry(d.day.rel()).or_default() += 1;
+        touched.entry(d.day.rel()).or_insert((&d.day, 0)).1 += 1;
     }
-    for (day, gone) in &touched {
+    drop(open);
+    for (day, gone) in touched.values() {
         if args.dry_run {
-            let left = std::fs::read_dir(day).map(|e| e.count()).unwrap_or(1);
-            if left <= *gone {
+            if dir.entries_in(day) <= *gone {
                 summary.day_folders += 1;
             }
-        } else if std::fs::remove_dir(day).is_ok() {
+        } else if dir.remove_day_if_empty(day) {
             summary.day_folders += 1;
         }
     }
-    summary.temp_files = stale_temps(&dir, args.dry_run);
+    let mut problems = Problems::new();
+    summary.temp_files = dir.stale_temps(STALE_TEMP, args.dry_run, &mut problems);
     let mut out = reading::stdout();
     let r = if args.json {
         serde_json::to_writer_pretty(&mut out, &summary)
@@ -164,57 +153,6 @@ pub fn run(global: &GlobalArgs, args: &GcArgs) -> ExitCode {
         ExitCode::Success if summary.failed > 0 => ExitCode::Failure,
         code => code,
     }
-}
-
-/// Deletes a record's dated file, then its id entry when that is the same
-/// file (a crash in between leaves the id, which the sink re-links on the
-/// next sighting: nothing is half-deleted for good).
-fn delete(dir: &EventsDir, d: &Doomed) -> bool {
-    let path = d.day.join(d.file.as_str());
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
-        Err(e) => {
-            say(&format!("cannot delete {}: {e}", path.display()));
-            return false;
-        }
-    };
-    if let Err(e) = std::fs::remove_file(&path) {
-        say(&format!("cannot delete {}: {e}", path.display()));
-        return false;
-    }
-    let id = dir.id_path(d.file.id());
-    if let Ok(m) = std::fs::symlink_metadata(&id) {
-        if (m.dev(), m.ino()) == (meta.dev(), meta.ino()) {
-            if let Err(e) = std::fs::remove_file(&id) {
-                say(&format!("cannot delete {}: {e}", id.display()));
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// Deletes (or counts) temp files older than an hour.
-fn stale_temps(dir: &EventsDir, dry_run: bool) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir.path().join(TEMP)) else {
-        return 0;
-    };
-    let now = SystemTime::now();
-    let mut n = 0;
-    for e in entries.flatten() {
-        let stale = e
-            .metadata()
-            .ok()
-            .filter(|m| m.is_file())
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > STALE_TEMP);
-        if stale && (dry_run || std::fs::remove_file(e.path()).is_ok()) {
-            n += 1;
-        }
-    }
-    n
 }
 
 fn text(s: &Summary) -> String {

@@ -2,7 +2,7 @@
 //! prefix only it has. A dead letter shows its raw marker and every error.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -10,8 +10,6 @@ use super::reading::{self, say};
 use crate::cli::{GlobalArgs, ShowArgs};
 use crate::enrich::Record;
 use crate::exit_code::ExitCode;
-use crate::sinks::fs::{ID_INDEX, INVALID};
-use crate::store::{EventsDir, Kind, Problems};
 use crate::view::Style;
 use crate::view::style::Paint;
 
@@ -29,19 +27,13 @@ pub fn run(global: &GlobalArgs, args: &ShowArgs) -> ExitCode {
         ));
         return ExitCode::Usage;
     }
-    let mut found = in_index(&dir, &prefix);
-    if found.is_empty() {
-        // A record whose index entry is gone is still found by its file name.
-        found = in_day_folders(&dir, &prefix);
-    }
-    found.sort();
-    found.dedup_by(|a, b| a.0 == b.0);
-    let path = match found.as_slice() {
+    let found = dir.find(&prefix);
+    let at = match found.as_slice() {
         [] => {
             say(&format!("no record has an id starting with {prefix}"));
             return ExitCode::Failure;
         }
-        [(_, path)] => path.clone(),
+        [(_, at)] => at.clone(),
         many => {
             say(&format!(
                 "{} records have an id starting with {prefix}; give more of it:",
@@ -53,17 +45,14 @@ pub fn run(global: &GlobalArgs, args: &ShowArgs) -> ExitCode {
             return ExitCode::Failure;
         }
     };
-    let record = match std::fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice::<Record>(&b).map_err(|e| e.to_string()))
-    {
+    let record = match dir.load(&at) {
         Ok(r) => r,
         Err(e) => {
-            say(&format!("{}: {e}", path.display()));
+            say(&format!("{}: {e}", dir.shown(&at).display()));
             return ExitCode::Failure;
         }
     };
-    let dated = dated_path(&dir, &record);
+    let dated = dir.dated_path(&record);
     let mut out = reading::stdout();
     let result = if args.json {
         serde_json::to_writer_pretty(&mut out, &record)
@@ -75,63 +64,6 @@ pub fn run(global: &GlobalArgs, args: &ShowArgs) -> ExitCode {
         out.write_all(text.as_bytes()).and_then(|()| out.flush())
     };
     reading::written(result)
-}
-
-/// (id, path) of index entries starting with `prefix`.
-fn in_index(dir: &EventsDir, prefix: &str) -> Vec<(String, PathBuf)> {
-    let index = dir.path().join(ID_INDEX);
-    let buckets: Vec<PathBuf> = if prefix.len() >= 2 {
-        vec![index.join(&prefix[..2])]
-    } else {
-        std::fs::read_dir(&index)
-            .map(|e| {
-                e.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-                    .map(|e| e.path())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = Vec::new();
-    for bucket in buckets {
-        let Ok(entries) = std::fs::read_dir(&bucket) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if let Some(id) = name.strip_suffix(".json") {
-                if id.starts_with(prefix) {
-                    out.push((id.to_string(), e.path()));
-                }
-            }
-        }
-    }
-    out
-}
-
-fn in_day_folders(dir: &EventsDir, prefix: &str) -> Vec<(String, PathBuf)> {
-    let mut problems = Problems::quiet();
-    let mut out = Vec::new();
-    for kind in [Kind::Valid, Kind::Invalid] {
-        for day in dir.days(kind, &mut problems) {
-            for f in dir.files(&day, &mut problems) {
-                if f.id().starts_with(prefix) {
-                    out.push((f.id().to_string(), day.path.join(f.as_str())));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Where the record's dated link is, when it is there.
-fn dated_path(dir: &EventsDir, r: &Record) -> Option<PathBuf> {
-    let day = match r.is_valid() {
-        true => PathBuf::from(r.day()),
-        false => Path::new(INVALID).join(r.day()),
-    };
-    let p = dir.path().join(day).join(r.file_name());
-    p.exists().then_some(p)
 }
 
 /// The record as a person reads it.

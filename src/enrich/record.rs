@@ -40,41 +40,6 @@ impl Record {
     pub fn is_valid(&self) -> bool {
         self.errors.is_empty()
     }
-
-    /// The record's file name: `<timestamp>-<name>-<id>.json`, the timestamp
-    /// written `20250812T163000.000Z` so names sort by time and hold no `:`.
-    pub fn file_name(&self) -> String {
-        let name = self
-            .name
-            .as_deref()
-            .filter(|n| is_safe_name(n))
-            .unwrap_or("invalid");
-        format!("{}-{name}-{}.json", compact_time(&self.timestamp), self.id)
-    }
-
-    /// The day folder, `YYYY-MM-DD` of the timestamp.
-    pub fn day(&self) -> String {
-        self.timestamp
-            .get(..10)
-            .filter(|d| is_day(d))
-            .unwrap_or("0000-00-00")
-            .to_string()
-    }
-}
-
-/// `2025-08-12T16:30:00.000Z` → `20250812T163000.000Z`.
-pub fn compact_time(ts: &str) -> String {
-    ts.chars().filter(|c| *c != '-' && *c != ':').collect()
-}
-
-fn is_day(d: &str) -> bool {
-    let b = d.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 /// The envelope's name rule (`schemas/event.schema.json`), in code: only
@@ -130,11 +95,5 @@ mod tests {
         }
         let long = format!("a.{}", "b".repeat(300));
         assert!(!is_safe_name(&long));
-    }
-
-    #[test]
-    fn file_names_sort_by_time_and_have_no_colon() {
-        let t = compact_time("2025-08-12T16:30:00.000Z");
-        assert_eq!(t, "20250812T163000.000Z");
     }
 }

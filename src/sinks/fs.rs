@@ -1,11 +1,5 @@
-//! The filesystem sink: one JSON file per record under `.events/`.
-//!
-//! Layout:
-//! ```text
-//! .events/YYYY-MM-DD/<timestamp>-<name>-<id>.json      valid events
-//! .events/invalid/YYYY-MM-DD/<timestamp>-<name>-<id>.json  dead letters
-//! .events/.ids/<2 hex>/<id>.json                       the id index (hard links)
-//! ```
+//! The filesystem sink: one JSON file per record under `.events/`, where
+//! `store::layout` says it goes (day folders, `invalid/`, the `.ids/` index).
 //!
 //! Exactly once: a record is written to an anonymous file (`O_TMPFILE`, so a
 //! killed process leaves nothing behind), then hard-linked into the id index.
@@ -15,6 +9,12 @@
 //! again (another hook, a replay) finds its id taken and is reported as
 //! already present, even when its observed time, and so its file name, would
 //! differ. A crash between the two links is repaired by the next sighting.
+//!
+//! Between the two links the winner appends the record to the arrival
+//! journal (`store::journal`), which followers read. The winner holds an
+//! `flock` on the record from before its claim until its dated link, so a
+//! sighting that finds the dated link missing repairs (and journals) only
+//! a record whose writer is gone, never one still being stored.
 //!
 //! Safety: every directory under the events directory is opened with
 //! `O_NOFOLLOW` relative to its parent's descriptor, so a symlink planted as
@@ -31,17 +31,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+use rustix::fs::{AtFlags, CWD, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::enrich::Record;
 use crate::error::{Context, Error, Result};
-
-/// The directory under the events directory that indexes records by id.
-pub const ID_INDEX: &str = ".ids";
-/// Where dead letters go.
-pub const INVALID: &str = "invalid";
-pub const TEMP: &str = ".tmp";
+use crate::store::journal;
+use crate::store::layout::{self, ID_INDEX, JOURNAL, TEMP};
 
 /// What storing a record did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +55,8 @@ pub struct FsSink {
     dir_mode: Mode,
     file_mode: Mode,
     anonymous_temp: bool,
+    /// The arrival journal, opened for appending on the first new record.
+    journal: Option<OwnedFd>,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -95,6 +93,7 @@ impl FsSink {
             dir_mode,
             file_mode,
             anonymous_temp: cfg!(target_os = "linux"),
+            journal: None,
         })
     }
 
@@ -107,13 +106,10 @@ impl FsSink {
         let mut bytes = serde_json::to_vec_pretty(record)?;
         bytes.push(b'\n');
         let id = record.id.to_string();
-        let id_dir = format!("{ID_INDEX}/{}", &id[..2]);
-        let id_name = format!("{id}.json");
-        let day_dir = match record.is_valid() {
-            true => record.day(),
-            false => format!("{INVALID}/{}", record.day()),
-        };
-        let file_name = record.file_name();
+        let id_dir = layout::id_bucket(&id);
+        let id_name = layout::id_entry(&id);
+        let day_dir = layout::day_dir(record);
+        let file_name = layout::file_name(record);
 
         self.dir(&id_dir)?;
         // Most sightings of a known event (the report seen by two hooks, a
@@ -132,19 +128,48 @@ impl FsSink {
                 return Ok(Stored::Present);
             }
         }
-        let linked = self.write_linked(&bytes, &id_dir, &id_name)?;
-        if !linked {
+        // The claim, locked until the dated link is made (see above).
+        let Some(claimed) = self.write_linked(&bytes, &id_dir, &id_name)? else {
             self.repair(&id_dir, &id_name)?;
             return Ok(Stored::Present);
-        }
+        };
+        self.journal(false, &day_dir, &file_name)?;
         self.dir(&day_dir)?;
         self.link_dated(&id_dir, &id_name, &day_dir, &file_name)?;
+        drop(claimed);
         Ok(Stored::New(Path::new(&day_dir).join(file_name)))
     }
 
-    /// Writes `bytes` to a fresh file and links it as `dir/name`; false when
-    /// that name already exists (the id is taken).
-    fn write_linked(&mut self, bytes: &[u8], dir: &str, name: &str) -> Result<bool> {
+    /// Appends a record to the arrival journal. A failure leaves the
+    /// record claimed without its dated link, which the next sighting
+    /// repairs, journal entry included.
+    fn journal(&mut self, repair: bool, day_dir: &str, file_name: &str) -> Result<()> {
+        let shown = format!(
+            "appending to {}/{JOURNAL}/{}",
+            self.path.display(),
+            journal::ARRIVALS
+        );
+        if self.journal.is_none() {
+            self.dir(JOURNAL)?;
+            let fd = journal::open_for_append(&self.dirs[JOURNAL], self.file_mode).map_err(
+                |e| match e {
+                    Errno::INVAL | Errno::LOOP | Errno::NXIO => Error::new(format!(
+                        "{shown}: not a regular file; refusing to write through it"
+                    )),
+                    e => Error::from(e).context(shown.clone()),
+                },
+            )?;
+            self.journal = Some(fd);
+        }
+        let line = journal::Entry::line(repair, day_dir, file_name);
+        let fd = self.journal.as_ref().expect("opened above");
+        journal::append(fd, &line).map_err(|e| Error::from(e).context(shown))
+    }
+
+    /// Writes `bytes` to a fresh file, locks it and links it as
+    /// `dir/name`; the still locked file, or `None` when that name already
+    /// exists (the id is taken).
+    fn write_linked(&mut self, bytes: &[u8], dir: &str, name: &str) -> Result<Option<File>> {
         let shown = format!("writing {}/{dir}/{name}", self.path.display());
         let where_ = || shown.clone();
         if self.anonymous_temp {
@@ -158,6 +183,7 @@ impl FsSink {
                 Ok(fd) => {
                     let mut file = File::from(fd);
                     file.write_all(bytes).with_context(where_)?;
+                    rustix::fs::flock(&file, FlockOperation::LockExclusive).with_context(where_)?;
                     let proc_path =
                         format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
                     let dir_fd = &self.dirs[dir];
@@ -175,8 +201,8 @@ impl FsSink {
                         e => Err(e),
                     });
                     return match r {
-                        Ok(()) => Ok(true),
-                        Err(Errno::EXIST) => Ok(false),
+                        Ok(()) => Ok(Some(file)),
+                        Err(Errno::EXIST) => Ok(None),
                         Err(e) => Err(Error::from(e).context(where_())),
                     };
                 }
@@ -203,8 +229,9 @@ impl FsSink {
         )
         .with_context(where_)?;
         let mut file = File::from(fd);
-        let written = file.write_all(bytes);
-        drop(file);
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| Ok(rustix::fs::flock(&file, FlockOperation::LockExclusive)?));
         let r = written.map_err(Error::from).and_then(|()| {
             match rustix::fs::linkat(
                 tmp_fd,
@@ -213,8 +240,8 @@ impl FsSink {
                 name,
                 AtFlags::empty(),
             ) {
-                Ok(()) => Ok(true),
-                Err(Errno::EXIST) => Ok(false),
+                Ok(()) => Ok(Some(file)),
+                Err(Errno::EXIST) => Ok(None),
                 Err(e) => Err(Error::from(e)),
             }
         });
@@ -271,16 +298,24 @@ impl FsSink {
         if stat.st_nlink >= 2 {
             return Ok(());
         }
+        // Its writer still holds the lock: it is being stored right now.
+        match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            Err(Errno::WOULDBLOCK) => return Ok(()),
+            r => r?,
+        }
         let mut text = Vec::new();
-        File::from(fd).take(64 << 20).read_to_end(&mut text)?;
+        // Kept open (and locked) until the dated link is made.
+        let locked = File::from(fd);
+        (&locked).take(64 << 20).read_to_end(&mut text)?;
         let stored: Record = serde_json::from_slice(&text)
             .with_context(|| format!("reading {}/{id_dir}/{id_name}", self.path.display()))?;
-        let day_dir = match stored.is_valid() {
-            true => stored.day(),
-            false => format!("{INVALID}/{}", stored.day()),
-        };
+        let day_dir = layout::day_dir(&stored);
+        let file_name = layout::file_name(&stored);
+        self.journal(true, &day_dir, &file_name)?;
         self.dir(&day_dir)?;
-        self.link_dated(id_dir, id_name, &day_dir, &stored.file_name())
+        self.link_dated(id_dir, id_name, &day_dir, &file_name)?;
+        drop(locked);
+        Ok(())
     }
 
     /// Opens (creating) a directory below the root, one component at a time,
@@ -351,11 +386,12 @@ fn nanos() -> u128 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::input::Source;
 
-    fn record(id: u128, ts: &str, valid: bool) -> Record {
+    /// A record of id `id` at `ts`, a dead letter unless `valid`.
+    pub(crate) fn record(id: u128, ts: &str, valid: bool) -> Record {
         Record {
             id: uuid::Uuid::from_u128(id),
             name: Some("a.b".into()),

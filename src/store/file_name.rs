@@ -15,9 +15,7 @@ const TIME_LEN: usize = "20250812T163000.000Z".len();
 const ID_LEN: usize = 36;
 const SUFFIX: &str = ".json";
 
-/// The name the sink uses when the event has no safe name (never a real
-/// event name, which always holds a dot).
-pub const NAMELESS: &str = "invalid";
+pub use super::layout::NAMELESS;
 
 impl FileName {
     /// Parses a file name; `None` when it is not one the sink writes.
@@ -102,7 +100,7 @@ fn is_uuid(b: &[u8]) -> bool {
 /// Converts an RFC 3339 UTC millisecond timestamp to the compact form used
 /// in file names, for comparing with `compact_time`.
 pub fn compact(timestamp: &str) -> String {
-    crate::enrich::record::compact_time(timestamp)
+    super::layout::compact_time(timestamp)
 }
 
 #[cfg(test)]
@@ -140,7 +138,7 @@ mod tests {
             raw: None,
             errors: vec![],
         };
-        let f = FileName::parse(&r.file_name()).unwrap();
+        let f = FileName::parse(&super::super::layout::file_name(&r)).unwrap();
         assert_eq!(f.name(), NAMELESS);
         assert_eq!(f.timestamp(), r.timestamp);
     }

@@ -12,13 +12,17 @@
 pub mod events_dir;
 pub mod file_name;
 pub mod filter;
+pub mod follow;
 pub mod found;
+pub mod journal;
+pub mod layout;
 pub mod problems;
+pub mod reader;
 pub mod scan;
 pub mod time_spec;
 pub mod where_clause;
 
-pub use events_dir::{Day, EventsDir, Kind, Scope};
+pub use events_dir::{Day, EventsDir, Kind, Located, Scope};
 pub use file_name::FileName;
 pub use filter::Filter;
 pub use found::Found;

@@ -5,11 +5,12 @@
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
-use super::events_dir::{Day, EventsDir, Scope, read_at};
+use super::events_dir::{Day, EventsDir, Scope};
 use super::file_name::FileName;
 use super::filter::Filter;
 use super::found::Found;
 use super::problems::Problems;
+use super::reader::{parse_record, read_record};
 use crate::enrich::Record;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,21 +108,16 @@ impl<'a> Scan<'a> {
         }
         let fd = open.fd.as_ref()?;
         self.files_read += 1;
-        if let Err(e) = read_at(fd, file.as_str(), &mut self.buf) {
+        if let Err(e) = read_record(fd, file.as_str(), &mut self.buf) {
             self.problems.skip(&open.day.path.join(file.as_str()), &e);
             return None;
         }
         if !self.filter.bytes_may_match(&self.buf) {
             return None;
         }
-        match serde_json::from_slice::<Record>(&self.buf) {
+        match parse_record(&self.buf) {
             Ok(r) => Some(r),
-            Err(e) => {
-                let why = if e.is_eof() {
-                    format!("truncated ({e})")
-                } else {
-                    format!("not a record ({e})")
-                };
+            Err(why) => {
                 self.problems.skip(&open.day.path.join(file.as_str()), &why);
                 None
             }
@@ -139,10 +135,9 @@ impl<'a> Scan<'a> {
     }
 }
 
-impl Iterator for Scan<'_> {
-    type Item = Found;
-
-    fn next(&mut self) -> Option<Found> {
+impl Scan<'_> {
+    /// The next matching record and the day folder it is in.
+    pub fn next_with_day(&mut self) -> Option<(Day, Found)> {
         loop {
             let (day, file) = self.next_file()?;
             let Some(record) = self.read(&file) else {
@@ -151,12 +146,21 @@ impl Iterator for Scan<'_> {
             if !self.filter.matches(&record) {
                 continue;
             }
-            return Some(Found {
+            let found = Found {
                 kind: day.kind,
                 path: day.path.join(file.as_str()),
                 file,
                 record,
-            });
+            };
+            return Some((day, found));
         }
+    }
+}
+
+impl Iterator for Scan<'_> {
+    type Item = Found;
+
+    fn next(&mut self) -> Option<Found> {
+        self.next_with_day().map(|(_, found)| found)
     }
 }

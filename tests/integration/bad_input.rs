@@ -106,7 +106,7 @@ pub fn run(env: &Env, case: &str, stdin: &[u8], vars: &[(&str, &str)]) -> Outcom
         "{case}: wrote outside .events/"
     );
     let events = env.events();
-    for f in env.files(&events) {
+    for f in env.record_files() {
         assert!(
             !f.starts_with(".tmp"),
             "{case}: temp file left: {}",

@@ -49,11 +49,14 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Every file under `.events` parses as JSON (nothing partial).
+/// Every record file under `.events` parses as JSON (nothing partial).
 fn all_whole(events: &Path) {
     let env_files = walk(events);
-    for f in env_files {
-        let bytes = std::fs::read(&f).unwrap();
+    for f in env_files
+        .iter()
+        .filter(|f| !f.starts_with(events.join(".journal")))
+    {
+        let bytes = std::fs::read(f).unwrap();
         serde_json::from_slice::<Value>(&bytes)
             .unwrap_or_else(|e| panic!("{} is not whole: {e}", f.display()));
     }
@@ -262,6 +265,13 @@ fn a_full_disk_is_reported_with_the_count_of_events_not_stored() {
     assert!(err.contains("No space left on device"), "{err}");
     let out = env.root().join("out");
     all_whole(&out);
+    // The journal may end with an entry torn by the full disk; the follower
+    // still gives each record once.
+    let given = crate::test::follow_from(&out, event_publisher::store::follow::Position::START);
+    let mut ids: Vec<_> = given.iter().map(|(id, _)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), given.len(), "a record given twice");
     let stored = walk(&out.join("2025-08-12")).len();
     assert!(stored < n, "the 64 KB disk held all {n} records");
     let not_stored: usize = err
@@ -270,4 +280,204 @@ fn a_full_disk_is_reported_with_the_count_of_events_not_stored() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no count of events not stored in: {err}"));
     assert_eq!(stored + not_stored, n, "{err}");
+}
+
+/// Plants, in the day folder of a stored record, a symlink named like a
+/// record pointing at a record-shaped file outside `.events` (holding
+/// `SECRET`), and a FIFO named like another record; returns their ids.
+fn plant_symlink_and_fifo(env: &Env) -> (String, String) {
+    let (day, compact) = crate::read::record_day(env);
+    let mut outside = env.records()[0].clone();
+    let link_id = "11111111-2222-5333-8444-555555555551";
+    let fifo_id = "11111111-2222-5333-8444-555555555552";
+    outside["id"] = json!(link_id);
+    outside["attributes"] = json!({"url": "https://SECRET/"});
+    let target = env.root().join("outside.json");
+    std::fs::write(&target, serde_json::to_vec(&outside).unwrap()).unwrap();
+    let dir = env.events().join(&day);
+    symlink(
+        &target,
+        dir.join(format!(
+            "{compact}T235959.998Z-urlCacher.urlValidated-{link_id}.json"
+        )),
+    )
+    .unwrap();
+    let fifo = dir.join(format!(
+        "{compact}T235959.999Z-urlCacher.urlValidated-{fifo_id}.json"
+    ));
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+    )
+    .unwrap();
+    (link_id.to_string(), fifo_id.to_string())
+}
+
+#[test]
+fn every_reader_refuses_a_symlink_or_fifo_planted_as_a_record() {
+    let env = crate::read::published();
+    let (link_id, fifo_id) = plant_symlink_and_fifo(&env);
+    for args in [
+        &["ls", "--jsonl"][..],
+        &["tail", "--jsonl"],
+        &["stats", "--json"],
+        &["trace"],
+        &[
+            "gc",
+            "--older-than",
+            "1s",
+            "--dry-run",
+            "--where",
+            "url=https://SECRET/",
+        ],
+    ] {
+        let out = env
+            .test()
+            .args(args)
+            .stderr_has("a symlink, not a record")
+            .stderr_has("a FIFO, not a record")
+            .run();
+        assert!(!out.stdout.contains("SECRET"), "{args:?}: {}", out.stdout);
+        assert!(out.elapsed < Duration::from_secs(10), "{args:?} waited");
+    }
+    // `show` finds both by their file names (no index entry) and refuses them
+    // the same way; so it does when the index entry itself is planted.
+    for (id, why) in [
+        (&link_id, "a symlink, not a record"),
+        (&fifo_id, "a FIFO, not a record"),
+    ] {
+        let out = env
+            .test()
+            .args(&["show", id])
+            .status(1)
+            .stderr_has(why)
+            .run();
+        assert!(!out.stdout.contains("SECRET"), "{}", out.stdout);
+    }
+    let bucket = env.events().join(".ids").join(&link_id[..2]);
+    std::fs::create_dir_all(&bucket).unwrap();
+    symlink(
+        env.root().join("outside.json"),
+        bucket.join(format!("{link_id}.json")),
+    )
+    .unwrap();
+    let out = env
+        .test()
+        .args(&["show", &link_id, "--json"])
+        .status(1)
+        .stderr_has("a symlink, not a record")
+        .run();
+    assert!(!out.stdout.contains("SECRET"), "{}", out.stdout);
+}
+
+/// Files outside `.events` that `gc` must never delete or list: a stale
+/// temp-like file, and record-named files dated long ago.
+fn victim(env: &Env) -> std::path::PathBuf {
+    let dir = env.root().join("victim");
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = env.records()[0].clone();
+    for (i, name) in [
+        "notes.txt".to_string(),
+        ".1-2-3.tmp".to_string(),
+        format!(
+            "20000101T000000.000Z-urlCacher.urlValidated-{}.json",
+            record["id"].as_str().unwrap()
+        ),
+        "11111111-2222-5333-8444-555555555553.json".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = dir.join(name);
+        std::fs::write(&p, serde_json::to_vec(&record).unwrap()).unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(7200 + i as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn gc_never_reaches_through_a_symlinked_state_or_day_folder() {
+    use crate::read::{emit, event};
+    let old = (chrono::Utc::now() - chrono::Duration::days(40))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let day = &old[..10];
+    let env = Env::new();
+    let v = |url: &str| event("urlCacher.urlValidated", &old, json!({"url": url}));
+    emit(&env, "s-gc", None, "toolu_1", &[v("https://a/")]);
+    emit(
+        &env,
+        "s-gc",
+        None,
+        "toolu_2",
+        &[event(
+            "urlCacher.cacheFailed",
+            &old,
+            json!({"url": "https://dead/"}),
+        )],
+    );
+    let id = env.records()[0]["id"].as_str().unwrap().to_string();
+    let victim = victim(&env);
+    let before = walk(&victim);
+    let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let stamps: Vec<_> = before.iter().map(|p| stamp(p)).collect();
+    let bucket = format!(".ids/{}", &id[..2]);
+    let invalid_day = format!("invalid/{day}");
+    for folder in [
+        ".tmp",
+        ".ids",
+        bucket.as_str(),
+        "invalid",
+        invalid_day.as_str(),
+        day,
+        ".spool",
+        ".journal",
+        ".cursors",
+        ".dispatch",
+    ] {
+        // A fresh copy of the store with `folder` replaced by a symlink.
+        let copy = env.root().join("copy");
+        let _ = std::fs::remove_dir_all(&copy);
+        crate::test::copy_dir(&env.events(), &copy);
+        let at = copy.join(folder);
+        if at.exists() {
+            std::fs::remove_dir_all(&at).unwrap();
+        }
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        let gc = |extra: &[&str]| {
+            env.test()
+                .arg("--events-dir")
+                .arg(&copy)
+                .args(&["gc", "--older-than", "30d", "--json"])
+                .args(extra)
+                .status(None)
+                .run()
+        };
+        let absent = gc(&["--dry-run"]).json();
+        symlink(&victim, &at).unwrap();
+        let linked = gc(&["--dry-run"]);
+        assert_eq!(
+            linked.json(),
+            absent,
+            "{folder}: --dry-run listed through the symlink"
+        );
+        gc(&[]);
+        assert_eq!(
+            walk(&victim),
+            before,
+            "{folder}: gc deleted outside .events"
+        );
+        let now: Vec<_> = before.iter().map(|p| stamp(p)).collect();
+        assert_eq!(now, stamps, "{folder}");
+        assert!(
+            std::fs::symlink_metadata(&at).unwrap().is_symlink(),
+            "{folder}"
+        );
+    }
 }

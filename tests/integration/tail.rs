@@ -32,33 +32,60 @@ fn tail_shows_the_latest_events_oldest_of_them_first() {
     assert_eq!(only, fg[2..]);
 }
 
-/// A running `tail -f`, its stdout lines arriving on a channel; killed
-/// when dropped, so a failing test leaves no process behind.
+/// A running `tail -f`, its stdout and stderr lines arriving on channels;
+/// killed when dropped, so a failing test leaves no process behind.
 struct Follower {
     child: Child,
     lines: Receiver<String>,
+    errors: Receiver<String>,
+    /// What it said on stderr before it was following.
+    said: Vec<String>,
+}
+
+/// Sends the lines of `from` on a channel.
+fn lines_of(from: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(from).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl Follower {
+    /// Starts `test` (a `tail -f`) and waits until it says it is following:
+    /// every event stored from then on is printed.
     fn start(test: Test) -> Follower {
         let mut child = test
+            .arg("--ready-line")
             .command()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tail -f");
-        let (tx, rx) = channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
+        let lines = lines_of(child.stdout.take().unwrap());
+        let errors = lines_of(child.stderr.take().unwrap());
+        let mut f = Follower {
+            child,
+            lines,
+            errors,
+            said: Vec::new(),
+        };
+        loop {
+            let l = f
+                .errors
+                .recv_timeout(Duration::from_secs(10))
+                .expect("tail -f said it is following");
+            if l.starts_with("event-publisher: following ") {
+                return f;
             }
-        });
-        Follower { child, lines: rx }
+            f.said.push(l);
+        }
     }
 
     /// The next line; fails after 10 s (a bound against hanging, not a speed test).
@@ -70,36 +97,42 @@ impl Follower {
         serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}"))
     }
 
-    fn nothing_more(&self) {
-        assert!(
-            self.lines.recv_timeout(Duration::from_millis(300)).is_err(),
-            "tail printed an unexpected line"
+    /// Nothing more printed once `probe` (an event stored after whatever
+    /// must not be printed) is: the follower prints in storing order.
+    fn nothing_before(&self, probe: &str) {
+        let next = self.next();
+        assert_eq!(
+            next["attributes"]["url"], probe,
+            "an unexpected line: {next}"
         );
     }
 
-    /// Ends it as Ctrl-C does; returns its exit code and stderr.
-    fn interrupt(&mut self) -> (Option<i32>, String) {
+    /// Ends it with `signal` (Ctrl-C is INT); returns its exit code and the
+    /// rest of its stderr. Fails if it does not end within 10 s.
+    fn stop(&mut self, signal: &str) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         let sent = std::process::Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap();
         assert!(sent.success());
         for _ in 0..1000 {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                let mut err = std::mem::take(&mut self.said);
+                err.extend(self.errors.iter());
+                let mut err = err.join("\n");
+                if !err.is_empty() {
+                    err.push('\n');
+                }
                 return (status.code(), err);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("tail -f did not end on SIGINT");
+        panic!("tail -f did not end on {signal}");
+    }
+
+    fn interrupt(&mut self) -> (Option<i32>, String) {
+        self.stop("-INT")
     }
 }
 
@@ -108,6 +141,28 @@ impl Drop for Follower {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Stores a probe event (a dead letter when `dead`) and checks it is the
+/// next line: nothing unexpected came before it.
+fn probe(env: &Env, f: &Follower, dead: bool) {
+    let name = if dead {
+        "urlCacher.cacheFailed"
+    } else {
+        "urlCacher.urlValidated"
+    };
+    emit(
+        env,
+        "s-probe",
+        None,
+        "toolu_probe",
+        &[event(
+            name,
+            "2026-01-01T00:00:00Z",
+            json!({"url": "https://probe/"}),
+        )],
+    );
+    f.nothing_before("https://probe/");
 }
 
 fn validated(url: &str, ts: &str) -> Value {
@@ -158,7 +213,7 @@ fn follow_prints_new_events_as_they_land_and_ends_on_sigint() {
         "toolu_f1",
         &[validated("https://one/", "2026-11-21T10:00:00Z")],
     );
-    f.nothing_more();
+    probe(&env, &f, false);
     let (code, stderr) = f.interrupt();
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "");
@@ -179,8 +234,6 @@ fn follow_applies_the_filters() {
         "--where",
         "url=https://yes/",
     ]));
-    // Give the watches a moment (nothing is printed to say they are ready).
-    std::thread::sleep(Duration::from_millis(300));
     emit(
         &env,
         "s-f",
@@ -196,7 +249,6 @@ fn follow_applies_the_filters() {
         &[validated("https://yes/", "2026-11-21T10:00:01Z")],
     );
     assert_eq!(f.next()["attributes"]["url"], "https://yes/");
-    f.nothing_more();
     assert_eq!(f.interrupt().0, Some(0));
 }
 
@@ -204,7 +256,6 @@ fn follow_applies_the_filters() {
 fn follow_invalid_shows_new_dead_letters() {
     let env = published();
     let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "--invalid"]));
-    std::thread::sleep(Duration::from_millis(300));
     // invalid/ and its day folder do not exist yet.
     assert!(!env.events().join("invalid").exists());
     emit(
@@ -228,7 +279,7 @@ fn follow_invalid_shows_new_dead_letters() {
     let dead = f.next();
     assert_eq!(dead["name"], "urlCacher.cacheFailed");
     assert!(!dead["errors"].as_array().unwrap().is_empty());
-    f.nothing_more();
+    probe(&env, &f, true);
     assert_eq!(f.interrupt().0, Some(0));
 }
 
@@ -236,7 +287,6 @@ fn follow_invalid_shows_new_dead_letters() {
 fn follow_waits_for_the_events_dir_to_be_created() {
     let env = Env::new();
     let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl"]));
-    std::thread::sleep(Duration::from_millis(300));
     emit(
         &env,
         "s-new",
@@ -262,34 +312,78 @@ fn follow_waits_for_the_events_dir_to_be_created() {
 }
 
 #[test]
-fn follow_reads_a_file_written_in_place_once_it_is_complete() {
+fn follow_prints_in_storing_order_whatever_the_timestamps() {
     let env = published();
     let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "0"]));
-    std::thread::sleep(Duration::from_millis(300));
-    // Another writer creates the file first and fills it later.
-    let mut record = env.records()[0].clone();
+    // A file written into a day folder by hand was not stored: not printed.
+    let mut planted = env.records()[0].clone();
     let id = "0b3c9d7e-1111-5222-8333-444455556666";
-    record["id"] = json!(id);
+    planted["id"] = json!(id);
     let (day, compact) = record_day(&env);
-    let path = env.events().join(day).join(format!(
-        "{compact}T000000.000Z-urlCacher.urlValidated-{id}.json"
-    ));
+    std::fs::write(
+        env.events().join(day).join(format!(
+            "{compact}T000000.000Z-urlCacher.urlValidated-{id}.json"
+        )),
+        serde_json::to_vec_pretty(&planted).unwrap(),
+    )
+    .unwrap();
+    // Stored now, with timestamps out of order (file names sort by them).
+    for (i, ts) in [
+        "2031-01-01T00:00:00Z",
+        "2001-01-01T00:00:00Z",
+        "2020-06-06T00:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        emit(
+            &env,
+            "s-order",
+            None,
+            &format!("toolu_o{i}"),
+            &[validated(&format!("https://{i}/"), ts)],
+        );
+    }
+    for i in 0..3 {
+        assert_eq!(f.next()["attributes"]["url"], format!("https://{i}/"));
+    }
+    probe(&env, &f, false);
+    assert_eq!(f.interrupt(), (Some(0), String::new()));
+}
+
+#[test]
+fn follow_neither_hangs_on_a_fifo_nor_ignores_sigterm() {
+    let env = published();
+    let (day, compact) = record_day(&env);
+    let fifo_id = "0b3c9d7e-1111-5222-8333-444455556667";
+    let mode = rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR;
+    let name = format!("{compact}T235959.999Z-urlCacher.urlValidated-{fifo_id}.json");
+    // In a day folder, where the latest are read first...
+    rustix::fs::mkfifoat(rustix::fs::CWD, env.events().join(&day).join(&name), mode).unwrap();
+    // ...and as the index entry of a record the journal says was stored.
+    let bucket = env.events().join(".ids").join(&fifo_id[..2]);
+    std::fs::create_dir_all(&bucket).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        bucket.join(format!("{fifo_id}.json")),
+        mode,
+    )
+    .unwrap();
+    let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "1"]));
+    assert!(f.next()["id"].is_string());
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(env.events().join(".journal/arrivals"))
+        .unwrap();
     use std::io::Write;
-    let mut file = std::fs::File::create(&path).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let text = serde_json::to_vec_pretty(&record).unwrap();
-    file.write_all(&text[..10]).unwrap();
-    file.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    file.write_all(&text[10..]).unwrap();
-    drop(file);
-    assert_eq!(f.next()["id"], id);
-    let (code, stderr) = f.interrupt();
-    assert_eq!(code, Some(0));
-    assert_eq!(
-        stderr, "",
-        "a file being written is not reported as corrupt"
-    );
+    journal
+        .write_all(format!("{day}/{name}\n").as_bytes())
+        .unwrap();
+    drop(journal);
+    probe(&env, &f, false);
+    let (code, stderr) = f.stop("-TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("a FIFO, not a record"), "{stderr}");
 }
 
 #[test]
@@ -314,7 +408,6 @@ fn follow_sees_a_day_folder_that_gc_deleted_come_back() {
         )],
     );
     let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "0"]));
-    std::thread::sleep(Duration::from_millis(300));
     env.test()
         .args(&["gc", "--keep", "0"])
         .stdout_has("2 empty day folders")

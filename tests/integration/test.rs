@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use event_publisher::store::follow::{Follower, Position};
+use event_publisher::store::journal;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_event-publisher");
@@ -110,6 +112,52 @@ impl Env {
         walk(dir, dir, &mut out);
         out.sort();
         out
+    }
+
+    /// Paths (relative) of every file under `.events/` that holds a record:
+    /// day folders, `invalid/`, the id index and temp files, not the
+    /// arrival journal, whose every entry is checked whole here.
+    pub fn record_files(&self) -> Vec<PathBuf> {
+        let events = self.events();
+        let journal = events.join(".journal/arrivals");
+        if let Ok(text) = std::fs::read(&journal) {
+            assert!(
+                text.is_empty() || text.ends_with(b"\n"),
+                "the journal ends with a torn entry"
+            );
+            for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+                let ok = match i {
+                    0 => line.starts_with(b"event-publisher arrivals "),
+                    _ => line.is_empty() || journal::Entry::parse(line).is_some(),
+                };
+                assert!(ok, "journal line {i}: {}", String::from_utf8_lossy(line));
+            }
+        }
+        self.files(&events)
+            .into_iter()
+            .filter(|p| !p.starts_with(".journal"))
+            .collect()
+    }
+
+    /// Every record the store gives from the start of its arrival journal,
+    /// as (id, position after it), in storing order.
+    pub fn arrivals(&self) -> Vec<(String, String)> {
+        follow_from(&self.events(), Position::START)
+    }
+}
+
+/// What a follower of `events` gives from `from` until it is caught up.
+pub fn follow_from(events: &Path, from: Position) -> Vec<(String, String)> {
+    let mut f = Follower::new(events, from);
+    let mut problems = event_publisher::store::Problems::quiet();
+    let mut out = Vec::new();
+    loop {
+        for a in f.poll(&mut |_, _| true, &mut problems) {
+            out.push((a.record.id.to_string(), a.position.to_string()));
+        }
+        if f.caught_up() {
+            return out;
+        }
     }
 }
 

@@ -35,7 +35,7 @@ use super::protocol::Signal;
 use super::spool_state::SpoolState;
 use crate::error::{Context, Error, Result};
 
-pub const SPOOL_DIR: &str = ".spool";
+pub const SPOOL_DIR: &str = crate::store::layout::SPOOL;
 pub const REJECTED: &str = "rejected";
 pub const DROPPED: &str = "dropped.jsonl";
 const SPANS: &str = "spans";
