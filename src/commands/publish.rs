@@ -116,8 +116,12 @@ pub fn publish(
         say(w);
     }
     watchdog::reset(config.deadline_ms);
+    // Subscribers get their cursors before this call's events are stored.
+    let mut bus_warnings = Vec::new();
+    let subscribers = crate::bus::autostart::prepare(&config, &mut bus_warnings);
+    bus_warnings.iter().for_each(|w| say(w));
     let mut pipeline = pipeline(&config);
-    pipeline.keep_new_records(config.otlp.is_some());
+    pipeline.keep_new_records(config.otlp.is_some() || subscribers.is_some());
     let mut run_span = None;
     let mut capped = false;
     for text in &texts {
@@ -187,6 +191,11 @@ pub fn publish(
         && !report.rejected.is_empty()
     {
         let _ = writeln!(out, "{}", feedback(&report, &config));
+    }
+    if let Some(subs) = &subscribers {
+        if let Some(why) = crate::bus::autostart::kick(&config, subs, &report.new_records) {
+            say(&why);
+        }
     }
     if config.otlp.is_some() {
         let spans: Vec<Span> = run_span

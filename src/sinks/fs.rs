@@ -409,6 +409,7 @@ pub(crate) mod tests {
             } else {
                 vec![crate::validate::Problem::new("schema", "", "no")]
             },
+            caused_by: None,
         }
     }
 

@@ -313,6 +313,7 @@ mod tests {
             given_id: None,
             raw: None,
             errors: vec![],
+            caused_by: None,
         }
     }
 
