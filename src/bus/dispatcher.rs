@@ -125,6 +125,8 @@ struct Worker<'a> {
     webhook: WebhookSender,
     emitter: Option<Emitter>,
     report: SubReport,
+    /// An event could not be finished in time: nothing more is started.
+    out_of_time: bool,
 }
 
 impl<'a> Worker<'a> {
@@ -139,11 +141,13 @@ impl<'a> Worker<'a> {
                 name: sub.name.clone(),
                 ..SubReport::default()
             },
+            out_of_time: false,
         }
     }
 
     fn out_of_time(&self) -> bool {
-        self.opts.stop.load(Ordering::Relaxed)
+        self.out_of_time
+            || self.opts.stop.load(Ordering::Relaxed)
             || self.opts.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
@@ -314,6 +318,8 @@ impl<'a> Worker<'a> {
                     all = false;
                 }
                 Finish::Pending { why, retried } => {
+                    // Out of time or stopped: this run is over for it.
+                    self.out_of_time = true;
                     state.retried += retried as u64;
                     self.report.retried += retried as u64;
                     if let Some(why) = why {
