@@ -85,11 +85,12 @@ pub fn run(global: &GlobalArgs, args: &EmitArgs) -> ExitCode {
     };
     let caused_by = env("EVENT_PUBLISHER_CAUSED_BY").and_then(|v| v.parse::<uuid::Uuid>().ok());
     if let Some(cause) = caused_by {
+        // The links this event would end: at most MAX_DEPTH.
         let depth = chain_depth(&config.events_dir, cause) + 1;
-        if depth >= MAX_DEPTH {
+        if depth > MAX_DEPTH {
             say(&format!(
                 "{} events already lead to {cause} (EVENT_PUBLISHER_CAUSED_BY): the depth limit is {MAX_DEPTH}; a loop? not emitted",
-                depth
+                depth - 1
             ));
             return ExitCode::Failure;
         }
