@@ -104,17 +104,17 @@ pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
             .ok()
             .and_then(|t| t.trim().parse::<u32>().ok());
         let who = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        if !args.once {
-            say(&format!(
-                "another dispatcher is running{who}; this one exits"
-            ));
-            return ExitCode::Success;
-        }
         if args.from.is_some() {
             say(&format!(
                 "another dispatcher is running{who}; --from needs it stopped"
             ));
             return ExitCode::Failure;
+        }
+        if !args.once {
+            say(&format!(
+                "another dispatcher is running{who}; this one exits"
+            ));
+            return ExitCode::Success;
         }
         return wait_for_other(&ctx, &subs, &opts, &who);
     }

@@ -248,6 +248,31 @@ fn an_exec_subscriber_gets_the_record_on_stdin_and_its_ids_in_the_environment() 
 }
 
 #[test]
+fn dead_letters_go_only_to_subscribers_that_ask_for_them() {
+    let env = bus_env(json!([
+        {"name": "audit", "on": "*", "invalid": true,
+         "exec": {"shell": "echo \"$EVENT_NAME\" >> audit.txt"}},
+        {"name": "valid-only", "on": "*", "exec": {"shell": "echo \"$EVENT_NAME\" >> valid.txt"}}
+    ]));
+    t(&env)
+        .args(&[
+            "emit",
+            "urlCacher.cacheRequested",
+            "--unknown-events",
+            "reject",
+        ])
+        .status(1)
+        .run();
+    emit(&env, "x.fine", &[]);
+    t(&env).args(&["dispatch", "--once"]).run();
+    assert_eq!(
+        lines(&env.project().join("audit.txt")),
+        ["urlCacher.cacheRequested", "x.fine"]
+    );
+    assert_eq!(lines(&env.project().join("valid.txt")), ["x.fine"]);
+}
+
+#[test]
 fn a_failing_exec_is_retried_then_dead_and_retry_dead_sends_it_again() {
     let env = bus_env(json!([
         {"name": "flaky", "on": "x.*", "retries": 2, "backoff_ms": 1, "max_backoff_ms": 5,
