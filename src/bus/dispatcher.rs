@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::emitter::{EmitContext, Emitter, NewEvent, TraceContext};
@@ -39,6 +39,15 @@ pub struct Options {
     /// Follow mode: stop after this long with nothing to deliver.
     pub idle_exit: Option<Duration>,
     pub stop: Arc<AtomicBool>,
+    /// When any subscriber last had something to do (ms since the epoch).
+    pub last_active: Arc<AtomicU64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// What one subscriber's thread did.
@@ -145,6 +154,19 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Notes that this subscriber had something to do: no thread of the
+    /// dispatcher ends idle until all of them have been idle long enough,
+    /// so that none stops while the others (and the lock) go on.
+    fn touch(&self) {
+        self.opts.last_active.store(now_ms(), Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        Duration::from_millis(
+            now_ms().saturating_sub(self.opts.last_active.load(Ordering::Relaxed)),
+        )
+    }
+
     fn out_of_time(&self) -> bool {
         self.out_of_time
             || self.opts.stop.load(Ordering::Relaxed)
@@ -159,7 +181,7 @@ impl<'a> Worker<'a> {
         let since = state.since.as_deref().and_then(parse_time);
         let mut follower = Follower::new(self.ctx.events(), state.position());
         let mut waiter = None;
-        let mut idle_since = Instant::now();
+        self.touch();
         let mut problems = Problems::quiet();
         loop {
             if let Some(why) = states.disabled(name) {
@@ -179,6 +201,9 @@ impl<'a> Worker<'a> {
                 },
                 &mut problems,
             );
+            if !arrivals.is_empty() {
+                self.touch();
+            }
             let mut window: Vec<Record> = Vec::new();
             let mut window_end = None;
             let mut finished_all = true;
@@ -207,7 +232,7 @@ impl<'a> Worker<'a> {
                 // Out of time, stopped or disabled: the loop's checks end
                 // it; otherwise it goes on from the cursor.
                 follower = Follower::new(self.ctx.events(), state.position());
-                idle_since = Instant::now();
+                self.touch();
                 continue;
             }
             // Everything given is finished: the cursor may pass the events
@@ -218,7 +243,7 @@ impl<'a> Worker<'a> {
                 self.save(&state);
             }
             if !follower.caught_up() {
-                idle_since = Instant::now();
+                self.touch();
                 continue;
             }
             if self.opts.once {
@@ -227,7 +252,7 @@ impl<'a> Worker<'a> {
             if self
                 .opts
                 .idle_exit
-                .is_some_and(|limit| idle_since.elapsed() >= limit)
+                .is_some_and(|limit| self.idle_for() >= limit)
             {
                 return self.report;
             }

@@ -76,6 +76,7 @@ pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
         deadline: (args.once || args.retry_dead.is_some()).then(|| Instant::now() + timeout),
         idle_exit: args.idle_exit.map(Duration::from_secs),
         stop,
+        last_active: Arc::default(),
     };
     if let Some(name) = &args.retry_dead {
         let Some(sub) = subs.get(name) else {
