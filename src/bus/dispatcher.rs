@@ -339,6 +339,8 @@ impl<'a> Worker<'a> {
                     ));
                     state.error(&why);
                     let _ = self.ctx.states.disable(&self.sub.name, &why);
+                    // Even if that could not be written: nothing more now.
+                    self.out_of_time = true;
                     self.report.last_error = state.last_error.clone();
                     all = false;
                 }
