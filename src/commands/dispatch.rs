@@ -7,7 +7,7 @@
 //! running one to deliver.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::bus::Subscribers;
@@ -15,6 +15,7 @@ use crate::bus::dispatcher::{self, Ctx, Options, SubReport, pending};
 use crate::bus::state::State;
 use crate::cli::{DispatchArgs, GlobalArgs};
 use crate::commands::reading::{self, say};
+use crate::config::{self, Config, Settings, Sources};
 use crate::exit_code::ExitCode;
 
 pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
@@ -46,7 +47,7 @@ pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
             return ExitCode::Usage;
         }
     };
-    let ctx = Ctx::new(&config);
+    let mut ctx = Ctx::new(&config);
     let names: Vec<&str> = subs.list.iter().map(|s| s.name.as_str()).collect();
     for w in ctx.states.register(&names) {
         say(&w);
@@ -149,7 +150,32 @@ pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
         .any(|s| matches!(s.action, crate::bus::Action::Emit(_)));
     let mut total: Vec<SubReport> = Vec::new();
     loop {
-        let reports = dispatcher::run(&ctx, &subs, &opts);
+        if !args.once {
+            // Follow mode: a round lasts until stopped, idle, or the
+            // subscribers in the config files change (then they are read
+            // again, the lock kept).
+            let (_, changed) = follow_round(global, &ctx, &subs, &opts);
+            if let Some(new) = changed {
+                say("the subscribers in the config files changed; reading them again");
+                subs = Subscribers::parse(&new.subscribers);
+                for w in &subs.warnings {
+                    say(w);
+                }
+                if !args.subscribers.is_empty() {
+                    subs.list.retain(|s| args.subscribers.contains(&s.name));
+                }
+                ctx = Ctx::new(&new);
+                let names: Vec<&str> = subs.list.iter().map(|s| s.name.as_str()).collect();
+                for w in ctx.states.register(&names) {
+                    say(&w);
+                }
+                continue;
+            }
+        }
+        let reports = match args.once {
+            true => dispatcher::run(&ctx, &subs, &opts),
+            false => Vec::new(),
+        };
         if args.once {
             // Derived events may be for subscribers that had finished:
             // another round until a round emits nothing.
@@ -165,14 +191,15 @@ pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
             return summary(&ctx, &total);
         }
         drop(lock.take());
-        if opts.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if opts.stop.load(Ordering::Relaxed) {
             return ExitCode::Success;
         }
         // Idle: the lock is released; an event stored just before a hook
         // saw it still held is delivered by going on here.
         let left = subs.list.iter().any(|s| {
             let state = ctx.states.load(&s.name).unwrap_or_default();
-            ctx.states.disabled(&s.name).is_none() && pending(&config.events_dir, s, &state, 1) > 0
+            ctx.states.disabled(&s.name).is_none()
+                && pending(&ctx.config.events_dir, s, &state, 1) > 0
         });
         if !left {
             return ExitCode::Success;
@@ -182,6 +209,52 @@ pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
             _ => return ExitCode::Success,
         }
     }
+}
+
+/// Runs the subscribers' threads until they end (stopped or idle) or the
+/// config files name other subscribers: then the new config is returned.
+/// The files are read again each second.
+fn follow_round(
+    global: &GlobalArgs,
+    ctx: &Ctx,
+    subs: &Subscribers,
+    opts: &Options,
+) -> (Vec<SubReport>, Option<Config>) {
+    let round = Options {
+        stop: Arc::new(AtomicBool::new(false)),
+        ..opts.clone()
+    };
+    let done = AtomicBool::new(false);
+    let mut changed = None;
+    let reports = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut last = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                if opts.stop.load(Ordering::Relaxed) {
+                    round.stop.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                if last.elapsed() >= Duration::from_secs(1) {
+                    last = Instant::now();
+                    let sources = Sources::process();
+                    let project =
+                        config::project_dir(global.project_dir.as_deref(), sources.env, None);
+                    let now = Config::resolve(Settings::from_flags(global), project, &sources);
+                    if now.subscribers != ctx.config.subscribers {
+                        round.stop.store(true, Ordering::Relaxed);
+                        return Some(now);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            None
+        });
+        let reports = dispatcher::run(ctx, subs, &round);
+        done.store(true, Ordering::Relaxed);
+        changed = watcher.join().ok().flatten();
+        reports
+    });
+    (reports, changed)
 }
 
 /// Adds a round's counts to the totals; the last round says what is left.

@@ -751,6 +751,66 @@ fn a_new_subscriber_starts_now_and_from_start_replays_history() {
     );
 }
 
+/// Waits until `path` holds `n` lines (a signal, not a fixed sleep), 20 s at most.
+fn wait_for_lines(path: &Path, n: usize) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = lines(path);
+        if got.len() >= n {
+            return got;
+        }
+        assert!(Instant::now() < until, "{}: {got:?}", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_following_dispatcher_reads_new_subscribers_from_the_config() {
+    let env = bus_env(json!([
+        {"name": "a", "on": "x.*", "exec": {"shell": "echo \"$EVENT_NAME\" >> a.txt"}}
+    ]));
+    emit(&env, "x.one", &[]);
+    let mut dispatcher = t(&env)
+        .args(&["dispatch"])
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lines(&env.project().join("a.txt"), 1);
+    write_config(
+        &env,
+        json!([
+            {"name": "a", "on": "x.*", "exec": {"shell": "echo \"$EVENT_NAME\" >> a.txt"}},
+            {"name": "b", "on": "x.*", "exec": {"shell": "echo \"$EVENT_NAME\" >> b.txt"}}
+        ]),
+    );
+    // Named for the first time by this emit, before its event is stored.
+    emit(&env, "x.two", &[]);
+    let b = wait_for_lines(&env.project().join("b.txt"), 1);
+    assert_eq!(b, ["x.two"]);
+    assert_eq!(
+        wait_for_lines(&env.project().join("a.txt"), 2),
+        ["x.one", "x.two"]
+    );
+    // SAFETY: kill(2) of the dispatcher this test started.
+    unsafe { libc::kill(dispatcher.id() as i32, libc::SIGTERM) };
+    let status = dispatcher.wait().unwrap();
+    assert!(status.success());
+    let mut err = String::new();
+    dispatcher
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("subscribers in the config files changed"),
+        "{err}"
+    );
+}
+
 #[test]
 fn two_dispatchers_started_at_once_one_wins() {
     let env = bus_env(json!([
