@@ -1,6 +1,10 @@
-//! Reading `.events/`: the day folders, the record files in them, and the
-//! filters every reading command shares (`ls`, `tail`, `stats`, `trace`,
-//! `gc`).
+//! The store: `.events/` and everything that knows its shape. `layout`
+//! says where things go (the fs sink writes by it); `reader` is the one
+//! hardened way in (directories never through a symlink, record files
+//! capped, regular files only); `events_dir`, `scan` and the filters read
+//! the day folders for every reading command (`ls`, `show`, `tail`,
+//! `stats`, `trace`, `gc`); `journal` and `follow` give each record stored
+//! after a position, in storing order, to `tail -f` and the readers to come.
 //!
 //! Reading is shaped by the layout the sink writes (see `sinks::fs`): the
 //! day folder names the date and the file name carries the event's time,

@@ -22,12 +22,7 @@ use serde_json::{Value, json};
 use crate::test::Env;
 
 fn bash(tool_use_id: &str, stdout: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "session_id": "s-crash", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": tool_use_id, "tool_input": {"command": "echo"},
-        "tool_response": {"stdout": stdout, "stderr": ""}
-    }))
-    .unwrap()
+    crate::test::bash("s-crash", tool_use_id, stdout)
 }
 
 /// `n` distinct valid events and, every tenth, an invalid one.

@@ -6,8 +6,8 @@ use std::time::{Duration as StdDuration, SystemTime};
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::read::{emit, event, jsonl, published};
 use crate::test::Env;
+use crate::test::{emit, event, jsonl, published};
 
 fn ago(d: Duration) -> String {
     (Utc::now() - d).to_rfc3339_opts(SecondsFormat::Millis, true)

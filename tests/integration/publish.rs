@@ -52,12 +52,7 @@ fn assert_matches(validator: &jsonschema::Validator, record: &Value) {
 }
 
 fn bash_payload(session: &str, tool_use_id: &str, stdout: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "session_id": session, "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": tool_use_id, "tool_input": {"command": "echo"},
-        "tool_response": {"stdout": stdout, "stderr": ""}
-    }))
-    .unwrap()
+    crate::test::bash(session, tool_use_id, stdout)
 }
 
 fn marker(name: &str, attributes: Value) -> String {

@@ -1,134 +1,15 @@
 //! `ls` (alias `query`) and `show`, the filters every reading command
 //! shares, and how readers cope with empty, missing and partly corrupt
-//! `.events/`. Also the helpers the other reading test modules use.
+//! `.events/`.
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::test::{Env, Output};
-
-pub const FG: &str = "claude-code-2.1.328/foreground-";
-pub const BG: &str = "claude-code-2.1.328/background-";
-pub const FG_SESSION: &str = "e0d02c63-fe6e-4116-bbe1-d984038ca784";
-pub const BG_SESSION: &str = "ae619f5d-d6ea-4ede-91de-4840d311b5ad";
-pub const FG_AGENT: &str = "a038d4b520bfd4de3";
-
-/// Every captured payload of a session, in the order Claude Code sent them.
-pub fn session_fixtures(foreground: bool) -> Vec<String> {
-    let (prefix, names): (&str, &[&str]) = if foreground {
-        (
-            FG,
-            &[
-                "post-tool-use-bash-in-subagent",
-                "post-tool-use-agent",
-                "subagent-stop",
-                "stop",
-            ],
-        )
-    } else {
-        (
-            BG,
-            &[
-                "post-tool-use-agent",
-                "post-tool-use-bash-in-subagent",
-                "stop",
-                "subagent-stop",
-                "stop-2",
-            ],
-        )
-    };
-    names.iter().map(|n| format!("{prefix}{n}.json")).collect()
-}
-
-/// A sandbox where the hook stored both captured sessions (6 events).
-pub fn published() -> Env {
-    let env = Env::new();
-    for f in session_fixtures(true)
-        .into_iter()
-        .chain(session_fixtures(false))
-    {
-        env.test().args(&["publish"]).fixture(&f).stdout("").run();
-    }
-    assert_eq!(env.records().len(), 6);
-    env
-}
-
-/// Publishes `events` as printed by one Bash call of `session` (by the
-/// subagent `agent` = (id, type) when given), through the real hook.
-pub fn emit(
-    env: &Env,
-    session: &str,
-    agent: Option<(&str, &str)>,
-    tool_use_id: &str,
-    events: &[Value],
-) {
-    let stdout: Vec<String> = events
-        .iter()
-        .map(|e| format!("<EVENT>{e}</EVENT>"))
-        .collect();
-    let mut payload = json!({
-        "session_id": session, "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": tool_use_id, "tool_input": {"command": "echo"},
-        "cwd": env.project(),
-        "tool_response": {"stdout": stdout.join("\n"), "stderr": ""}
-    });
-    if let Some((id, kind)) = agent {
-        payload["agent_id"] = json!(id);
-        payload["agent_type"] = json!(kind);
-    }
-    env.test()
-        .args(&["publish", "--no-feedback"])
-        .stdin(serde_json::to_vec(&payload).unwrap())
-        .run();
-}
-
-pub fn event(name: &str, timestamp: &str, attributes: Value) -> Value {
-    json!({"name": name, "timestamp": timestamp, "attributes": attributes})
-}
-
-/// The ids in a JSON Lines output, in order.
-pub fn ids(out: &Output) -> Vec<String> {
-    jsonl(out)
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-pub fn jsonl(out: &Output) -> Vec<Value> {
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-pub fn names(out: &Output) -> Vec<String> {
-    jsonl(out)
-        .iter()
-        .map(|r| r["name"].as_str().unwrap_or("(none)").to_string())
-        .collect()
-}
-
-/// The path of a stored record's dated file.
-pub fn record_path(env: &Env, id: &str) -> PathBuf {
-    env.files(&env.events())
-        .into_iter()
-        .find(|p| !p.starts_with(".ids") && p.to_string_lossy().contains(id))
-        .map(|p| env.events().join(p))
-        .unwrap_or_else(|| panic!("no record {id}"))
-}
-
-/// A day folder the store actually filed a record in, as (`YYYY-MM-DD`,
-/// the file-name prefix `YYYYMMDD`): records without a timestamp of their
-/// own land under the day they were seen, so tests that plant files next to
-/// real records ask for it instead of naming a date.
-pub fn record_day(env: &Env) -> (String, String) {
-    let id = env.records()[0]["id"].as_str().unwrap().to_string();
-    let dir = record_path(env, &id).parent().unwrap().to_path_buf();
-    let day = dir.file_name().unwrap().to_str().unwrap().to_string();
-    let compact = day.replace('-', "");
-    (day, compact)
-}
+use crate::test::{
+    BG_SESSION, Env, FG_AGENT, FG_SESSION, Output, emit, event, ids, jsonl, names, published,
+    record_day, record_path,
+};
 
 fn lines(out: &Output) -> Vec<&str> {
     out.stdout.lines().collect()

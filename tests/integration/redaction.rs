@@ -8,12 +8,7 @@ use crate::test::Env;
 const GH: &str = "ghp_R4nd0mT0k3nV4lu3Xy9Zq8Wv7Ut6Sr5Qp4On3";
 
 fn bash_payload(stdout: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "session_id": "s-redact", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "toolu_redact", "tool_input": {"command": "echo"},
-        "tool_response": {"stdout": stdout, "stderr": ""}
-    }))
-    .unwrap()
+    crate::test::bash("s-redact", "toolu_redact", stdout)
 }
 
 fn marker(event: Value) -> String {

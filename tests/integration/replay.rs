@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::collector::Collector;
-use crate::read::{BG_SESSION, FG_AGENT, FG_SESSION, published, session_fixtures};
+use crate::test::{BG_SESSION, FG_AGENT, FG_SESSION, published, session_fixtures};
 use crate::test::{Env, REPO};
 
 fn projects(env: &Env) -> PathBuf {
@@ -252,7 +252,9 @@ fn replay_stores_events_that_gc_deleted() {
 
 #[test]
 fn replay_exports_to_the_collector_what_the_hook_did_not() {
-    let collector = Collector::start();
+    let Some(collector) = Collector::start() else {
+        return;
+    };
     let env = Env::new();
     let out = env
         .test()
@@ -304,7 +306,9 @@ fn replay_exports_to_the_collector_what_the_hook_did_not() {
 
 #[test]
 fn replay_after_the_hook_sends_the_collector_nothing_new() {
-    let collector = Collector::start();
+    let Some(collector) = Collector::start() else {
+        return;
+    };
     let env = Env::new();
     for f in session_fixtures(true) {
         env.test()

@@ -4,8 +4,8 @@
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::read::{FG_AGENT, FG_SESSION, emit, event, published};
 use crate::test::Env;
+use crate::test::{FG_AGENT, FG_SESSION, emit, event, published};
 
 fn at(base: &str, ms: i64) -> String {
     (chrono::DateTime::parse_from_rfc3339(base).unwrap() + Duration::milliseconds(ms))
@@ -208,7 +208,7 @@ fn trace_shows_a_session_as_runs_and_their_events() {
         assert!(text.contains(name), "{text}");
     }
     assert!(text.contains("+0.000s"), "{text}");
-    assert!(!text.contains(crate::read::BG_SESSION), "one session only");
+    assert!(!text.contains(crate::test::BG_SESSION), "one session only");
     let trees = env
         .test()
         .args(&["trace", FG_SESSION, "--json"])

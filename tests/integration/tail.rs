@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::read::{FG_SESSION, emit, event, ids, published, record_day};
 use crate::test::{Env, Test};
+use crate::test::{FG_SESSION, emit, event, ids, published, record_day};
 
 #[test]
 fn tail_shows_the_latest_events_oldest_of_them_first() {
@@ -371,6 +371,12 @@ fn follow_neither_hangs_on_a_fifo_nor_ignores_sigterm() {
     .unwrap();
     let mut f = Follower::start(env.test().args(&["tail", "-f", "--jsonl", "-n", "1"]));
     assert!(f.next()["id"].is_string());
+    // Planted while following (what used to block `tail -f` in open(2),
+    // deaf to SIGTERM): never opened, it is no stored record.
+    let later = name
+        .replace("T235959.999Z", "T235959.998Z")
+        .replace("6667", "6668");
+    rustix::fs::mkfifoat(rustix::fs::CWD, env.events().join(&day).join(&later), mode).unwrap();
     let mut journal = std::fs::OpenOptions::new()
         .append(true)
         .open(env.events().join(".journal/arrivals"))
