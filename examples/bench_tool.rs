@@ -165,6 +165,7 @@ fn record(
         } else {
             vec![]
         },
+        caused_by: None,
     }
 }
 

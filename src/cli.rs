@@ -110,6 +110,12 @@ pub enum Command {
     Gc(GcArgs),
     /// A live web view of the events (timeline, sessions, waterfall), a JSON API and /metrics.
     Serve(ServeArgs),
+    /// Emit an event from a script: validated and stored like a marker's.
+    Emit(EmitArgs),
+    /// Deliver stored events to the subscribers of the config files.
+    Dispatch(DispatchArgs),
+    /// Each subscriber with its cursor, lag, counts and last error.
+    Subscribers(SubscribersArgs),
 }
 
 /// The filters every reading command takes.
@@ -415,4 +421,62 @@ pub struct ServeArgs {
     /// Open the page in the default browser
     #[arg(long)]
     pub open: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct EmitArgs {
+    /// The event's name, e.g. urlCacher.cacheRequested
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// An attribute KEY=VALUE (repeatable); VALUE is read as JSON when it parses, else as text
+    #[arg(long = "attr", value_name = "KEY=VALUE")]
+    pub attrs: Vec<String>,
+    /// All attributes as one JSON object, or - to read it from stdin
+    #[arg(long, value_name = "JSON|-")]
+    pub attributes: Option<String>,
+    /// The event's own id (an idempotency key: the same id is stored once per session)
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// When the event happened (RFC 3339) [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub timestamp: Option<String>,
+    /// The session whose trace the event joins [default: $EVENT_PUBLISHER_SESSION]
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Print the stored record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct DispatchArgs {
+    /// Deliver what is pending, then exit: 0 when all is delivered, 1 otherwise
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: the time limit (e.g. 30s, 2m, 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+    /// Only these subscribers (repeatable) [default: all]
+    #[arg(long = "subscriber", value_name = "NAME")]
+    pub subscribers: Vec<String>,
+    /// Move the cursor of the named subscribers (else of those never run) to
+    /// the start of the store, or to a time (replays history into them)
+    #[arg(long, value_name = "start|TIME")]
+    pub from: Option<String>,
+    /// Send a subscriber's dead letters again, then exit
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["once", "from", "enable"])]
+    pub retry_dead: Option<String>,
+    /// Turn a subscriber disabled by a 410 Gone on again, then exit
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["once", "from"])]
+    pub enable: Option<String>,
+    /// Follow mode: exit after this many seconds with nothing to deliver
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub idle_exit: Option<u64>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct SubscribersArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }

@@ -50,6 +50,9 @@ pub struct Settings {
     pub redaction: RedactionSettings,
     /// `publish` ends by then, whatever happens (see `watchdog`).
     pub deadline_ms: Option<u64>,
+    /// The event bus's subscribers (see `bus::subscriber`), added across
+    /// files (the project's first); parsed and checked by the bus.
+    pub subscribers: Vec<serde_json::Value>,
 }
 
 /// The `redaction` section. Patterns and attribute names add up across the
@@ -103,6 +106,7 @@ impl Settings {
                 patterns: [self.redaction.patterns, lower.redaction.patterns].concat(),
                 attributes: [self.redaction.attributes, lower.redaction.attributes].concat(),
             },
+            subscribers: [self.subscribers, lower.subscribers].concat(),
         }
     }
 
@@ -275,6 +279,7 @@ impl Settings {
                 enabled: redaction,
                 ..RedactionSettings::default()
             },
+            subscribers: Vec::new(),
         }
     }
 
@@ -341,6 +346,8 @@ pub struct Config {
     pub otlp: Option<OtlpConfig>,
     pub redaction: RedactionSettings,
     pub deadline_ms: u64,
+    /// The subscribers as written in the files (see `bus::Subscribers`).
+    pub subscribers: Vec<serde_json::Value>,
     /// Problems met while resolving (bad files, bad values), one line each.
     pub warnings: Vec<String>,
 }
@@ -453,6 +460,7 @@ impl Config {
             deadline_ms: s
                 .deadline_ms
                 .unwrap_or(crate::watchdog::DEFAULT_DEADLINE_MS),
+            subscribers: s.subscribers,
             project_dir: project,
             warnings,
         }

@@ -7,8 +7,10 @@
 //! otlp), with `redact` between validation and enrichment; `watchdog` bounds
 //! a hook call's time. `pipeline` runs the stages; `commands` holds one
 //! module per subcommand; `cli` parses and `config` resolves the settings.
+//! `bus` acts on stored events: `emit`, subscribers and their dispatcher.
 
 pub mod analysis;
+pub mod bus;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -3,6 +3,8 @@
 //! `.events/` share. `run_command_line` parses and dispatches.
 
 pub mod check;
+pub mod dispatch;
+pub mod emit;
 pub mod flush;
 pub mod gc;
 pub mod install;
@@ -13,6 +15,7 @@ pub mod replay;
 pub mod serve;
 pub mod show;
 pub mod stats;
+pub mod subscribers;
 pub mod tail;
 pub mod trace;
 
@@ -81,5 +84,8 @@ fn run(cli: &Cli) -> ExitCode {
         Command::Replay(a) => replay::run(&cli.global, a),
         Command::Gc(a) => gc::run(&cli.global, a),
         Command::Serve(a) => serve::run(&cli.global, a),
+        Command::Emit(a) => emit::run(&cli.global, a),
+        Command::Dispatch(a) => dispatch::run(&cli.global, a),
+        Command::Subscribers(a) => subscribers::run(&cli.global, a),
     }
 }

@@ -155,8 +155,12 @@ pub fn publish(
     if texts.is_empty() && reads.is_empty() && lifecycle.is_none() {
         return Ok(None);
     }
+    // Subscribers get their cursors before this call's events are stored.
+    let mut bus_warnings = Vec::new();
+    let subscribers = crate::bus::autostart::prepare(&config, &mut bus_warnings);
+    bus_warnings.iter().for_each(|w| say(w));
     let mut pipeline = pipeline(&config);
-    pipeline.keep_new_records(config.otlp.is_some());
+    pipeline.keep_new_records(config.otlp.is_some() || subscribers.is_some());
     if let Some(record) = &lifecycle {
         pipeline.process_lifecycle(record);
     }
@@ -260,6 +264,11 @@ pub fn publish(
         report.rejected.is_empty(),
     ) {
         let _ = writeln!(out, "{}", feedback(&report, &config, hook));
+    }
+    if let Some(subs) = &subscribers {
+        if let Some(why) = crate::bus::autostart::kick(&config, subs, &report.new_records) {
+            say(&why);
+        }
     }
     if config.otlp.is_some() {
         let spans = hook_spans(

@@ -63,6 +63,7 @@ impl Enricher {
             given_id: get("id").and_then(Value::as_str).map(str::to_string),
             raw: (!valid).then(|| raw.to_string()),
             errors: problems,
+            caused_by: None,
         }
     }
 }

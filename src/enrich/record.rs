@@ -34,6 +34,10 @@ pub struct Record {
     /// Dead letters only: every reason the event was rejected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Problem>,
+    /// Events emitted by a subscriber (`bus`): the id of the event that
+    /// triggered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<Uuid>,
 }
 
 impl Record {

@@ -417,6 +417,7 @@ pub(crate) mod tests {
             } else {
                 vec![crate::validate::Problem::new("schema", "", "no")]
             },
+            caused_by: None,
         }
     }
 

@@ -137,6 +137,7 @@ mod tests {
             given_id: None,
             raw: None,
             errors: vec![],
+            caused_by: None,
         };
         let f = FileName::parse(&super::super::layout::file_name(&r)).unwrap();
         assert_eq!(f.name(), NAMELESS);

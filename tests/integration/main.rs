@@ -5,6 +5,7 @@ mod test;
 
 mod agent;
 mod bad_input;
+mod bus;
 mod check;
 mod clock;
 mod collector;

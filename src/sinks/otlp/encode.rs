@@ -317,6 +317,7 @@ mod tests {
             given_id: None,
             raw: None,
             errors: vec![],
+            caused_by: None,
         }
     }
 
