@@ -16,16 +16,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=target/hook-order
-# The same release profile, not stripped, so that callgrind and nm see the
-# names; symbol names do not depend on stripping.
-CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --quiet --target-dir "$target"
-bin=$target/release/event-publisher
+mkdir -p "$target"
+# The release build itself, its binary linked unstripped (`-C strip=none`
+# for the binary crate only), so that callgrind and nm see the names the
+# linker sees. Symbol names carry a hash of cargo's metadata for each
+# crate, which covers the profile (`strip` included) and the rustflags: a
+# build with other settings names every function differently.
+cargo rustc --release --quiet --bin event-publisher -- -C strip=none
+# .cargo/config.toml names the target, so the build is under its name.
+cp "target/$(rustc --print host-tuple)/release/event-publisher" "$target/event-publisher"
+bin=$target/event-publisher
 nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u > "$target/symbols"
 
 if [ "${1:-}" = --check ]; then
   total=$(grep -c . hook.order)
   known=$(grep -cxFf "$target/symbols" hook.order || true)
   echo "hook.order: $known of $total functions are in the current build"
+  cargo build --release --quiet --bin event-publisher
   exit 0
 fi
 
@@ -71,3 +78,5 @@ for path in sorted(glob.glob(f"{sys.argv[2]}/*.cg")):
 print("\n".join(sorted(order)))
 PY
 echo "hook.order: $(grep -c . hook.order) functions"
+# The stripped release binary again, linked with the new order.
+cargo build --release --quiet --bin event-publisher

@@ -11,6 +11,7 @@ mod crash;
 mod filesystem;
 mod gc;
 mod install;
+mod linking;
 mod otlp;
 mod publish;
 mod read;
