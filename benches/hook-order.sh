@@ -20,8 +20,9 @@ mkdir -p "$target"
 # The release build itself, its binary linked unstripped (`-C strip=none`
 # for the binary crate only), so that callgrind and nm see the names the
 # linker sees. Symbol names carry a hash of cargo's metadata for each
-# crate, which covers the profile (`strip` included) and the rustflags: a
-# build with other settings names every function differently.
+# crate, which covers the profile (`strip` included) and whether the
+# target is named: a build with other settings names every function
+# differently.
 cargo rustc --release --quiet --bin event-publisher -- -C strip=none
 # .cargo/config.toml names the target, so the build is under its name.
 cp "target/$(rustc --print host-tuple)/release/event-publisher" "$target/event-publisher"

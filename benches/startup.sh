@@ -13,9 +13,10 @@
 #   NO_BUILD=1 bash benches/startup.sh      # reuse the last builds
 #
 # The dynamic binary is built from the same checkout with the config's
-# rustflags replaced (RUSTFLAGS=""), into target/dynamic: non-PIE with
-# hook.order, as build.rs links it without crt-static. Both binaries are
-# timed as copies, as `cargo install` leaves them. The project lives on
+# rustflags replaced (RUSTFLAGS=""), into target/dynamic: dynamic and
+# non-PIE (build.rs's -no-pie), with hook.order, as before the static
+# binary. Both binaries are timed as copies, as `cargo install` leaves
+# them. The project lives on
 # tmpfs (/dev/shm when there is one, else BENCH_DIR or a temporary
 # directory), so that file system noise stays out of a start-up comparison.
 set -euo pipefail
