@@ -3,10 +3,16 @@
 //! before and around `main`. Only the binary: proc-macros and the library
 //! are unaffected.
 //!
-//! - Non-PIE: a position-independent executable spends a measurable part of
-//!   its start in the dynamic loader, relocating the binary's own pointers
-//!   (vtables, string tables). Linking the (still position-independent)
-//!   code at a fixed address resolves those at link time.
+//! - Static, non-PIE (x86_64 glibc, set in `.cargo/config.toml`:
+//!   `+crt-static` with `relocation-model=static`): no dynamic loader at
+//!   all. Nothing to add here; `-no-pie` must then stay off, since with
+//!   `+crt-static` alone rustc links a static-PIE, and `-no-pie` on top of
+//!   that makes a hybrid that crashes at start.
+//! - Non-PIE, dynamic (other glibc targets, or the flags overridden): a
+//!   position-independent executable spends a measurable part of its start
+//!   in the dynamic loader, relocating the binary's own pointers (vtables,
+//!   string tables). Linking the (still position-independent) code at a
+//!   fixed address resolves those at link time.
 //! - Code order (`hook.order`, written by `benches/hook-order.sh`): the
 //!   functions a hook call runs are placed next to each other, so that the
 //!   process faults in a few pages of code instead of a 64 KB window around
@@ -24,7 +30,12 @@ fn main() {
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" {
         return;
     }
-    println!("cargo:rustc-link-arg-bins=-no-pie");
+    let crt_static = var("CARGO_CFG_TARGET_FEATURE")
+        .split(',')
+        .any(|f| f == "crt-static");
+    if !crt_static {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
     if uses_rust_lld(&var) {
         let order = Path::new(&var("CARGO_MANIFEST_DIR")).join("hook.order");
         if order.is_file() {

@@ -6,7 +6,7 @@
 # project, so the records are written, not found present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-target/release/event-publisher}
+bin=${1:-target/$(rustc --print host-tuple)/release/event-publisher}  # .cargo/config.toml names the target
 fixture=${2:-fixtures/claude-code-2.1.328/foreground-post-tool-use-agent.json}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

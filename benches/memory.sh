@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${1:-50}
 cargo build --release -q
-bin=target/release/event-publisher
+bin=target/$(rustc --print host-tuple)/release/event-publisher  # .cargo/config.toml names the target
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/project"

@@ -27,7 +27,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS="${RUNS:-200}"
 EVENTS="${EVENTS:-100000}"
 PER_REQUEST=5
-BIN="${BIN:-$ROOT/target/release/event-publisher}"
+# .cargo/config.toml names the target, so builds are under its name.
+BIN="${BIN:-$ROOT/target/$(rustc --print host-tuple)/release/event-publisher}"
 if [[ -z "${NO_BUILD:-}" ]]; then
     cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
 fi

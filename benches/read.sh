@@ -14,8 +14,10 @@ REPLAY_MB=${BENCH_REPLAY_MB:-1024}
 RUNS=${BENCH_RUNS:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/event-publisher-bench.XXXXXX)}
-BIN=$ROOT/target/release/event-publisher
-TOOL=$ROOT/target/release/examples/bench_tool
+# .cargo/config.toml names the target, so builds are under its name.
+RELEASE=$ROOT/target/$(rustc --print host-tuple)/release
+BIN=$RELEASE/event-publisher
+TOOL=$RELEASE/examples/bench_tool
 
 for tool in hyperfine /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y hyperfine time)" >&2; exit 1; }

@@ -7,7 +7,7 @@ WebDriver, as the page tests drive it), and the README's screenshots.
 bench prints: serve's start-up over the store; time to first paint and to
 a usable timeline and session view; store-to-browser latency p50/p99 (hook
 exit to the row in the page); 50 SSE clients at once and serve's memory.
-Uses target/debug/event-publisher unless EVENT_PUBLISHER is set."""
+Uses the debug build (target/<host>/debug/event-publisher) unless EVENT_PUBLISHER is set."""
 
 import os
 import socket

@@ -8,7 +8,7 @@ ratio to the first (the baseline, `cat`).
 
 Usage: benches/spawn.py [-n RUNS] PAYLOAD LABEL=COMMAND [LABEL=COMMAND ...]
   e.g. benches/spawn.py payload.json cat=/bin/cat \
-         "event-publisher=target/release/event-publisher publish"
+         "event-publisher=target/x86_64-unknown-linux-gnu/release/event-publisher publish"
 
 Commands run in this process's environment (set CLAUDE_PROJECT_DIR first).
 By default each run gets the payload as it is, so from the second run on

@@ -14,7 +14,18 @@ import time
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("EVENT_PUBLISHER", os.path.join(REPO, "target", "debug", "event-publisher"))
+def _debug_binary():
+    # .cargo/config.toml names the target, so builds go to target/<host>/.
+    host = subprocess.run(["rustc", "--print", "host-tuple"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    for path in (os.path.join(REPO, "target", host, "debug", "event-publisher"),
+                 os.path.join(REPO, "target", "debug", "event-publisher")):
+        if os.path.exists(path):
+            return path
+    raise SystemExit("no debug build of event-publisher: run cargo build first")
+
+
+BIN = os.environ.get("EVENT_PUBLISHER") or _debug_binary()
 FIXTURES = os.path.join(REPO, "fixtures", "claude-code-2.1.328")
 FG_SESSION = "e0d02c63-fe6e-4116-bbe1-d984038ca784"
 BG_SESSION = "ae619f5d-d6ea-4ede-91de-4840d311b5ad"

@@ -48,7 +48,11 @@ pub fn run(env: &Env, case: &str, stdin: &[u8], vars: &[(&str, &str)]) -> Outcom
         crate::test::on_path("/usr/bin/time"),
         "apt-get install time",
     );
-    let mut cmd = Command::new(if measured { "/usr/bin/time" } else { BIN });
+    let mut cmd = Command::new(if measured {
+        Path::new("/usr/bin/time")
+    } else {
+        BIN.path()
+    });
     if measured {
         cmd.args(["-f", "%M", "-o"]).arg(&rss_file).arg(BIN);
     }

@@ -706,7 +706,7 @@ fn a_loop_in_the_config_is_refused() {
 
 #[test]
 fn a_loop_through_exec_is_capped_by_the_depth_limit() {
-    let bin = crate::test::BIN;
+    let bin = crate::test::BIN.path().to_str().unwrap();
     let env = bus_env(json!([
         {"name": "again", "on": "loop.tick", "retries": 0,
          "exec": [bin, "emit", "loop.tick"]}
@@ -894,7 +894,12 @@ fn a_dispatcher_sigkilled_at_random_points_loses_nothing() {
     ]));
     // Stored first (a batch of emits through one shell), all pending.
     let script: String = (0..EVENTS)
-        .map(|i| format!("{} emit x.e{i} --attr i={i}\n", crate::test::BIN))
+        .map(|i| {
+            format!(
+                "{} emit x.e{i} --attr i={i}\n",
+                crate::test::BIN.path().display()
+            )
+        })
         .collect();
     let status = std::process::Command::new("/bin/sh")
         .arg("-c")

@@ -470,8 +470,11 @@ fn binary_flag_is_checked() {
 fn repository_settings_run_the_checkout_build() {
     let settings = read_json(&Path::new(REPO).join(".claude/settings.json"));
     let env = Env::new();
-    // The checkout's release build, as `cargo build --release` leaves it.
-    let release = env.project().join("target/release");
+    // The checkout's release build, as `cargo build --release` leaves it
+    // on x86_64 Linux (`.cargo/config.toml` names the target).
+    let release = env
+        .project()
+        .join("target/x86_64-unknown-linux-gnu/release");
     std::fs::create_dir_all(&release).unwrap();
     std::os::unix::fs::symlink(BIN, release.join("event-publisher")).unwrap();
     assert_hooks_publish(&env, &settings["hooks"], &[]);
@@ -500,8 +503,10 @@ fn plugin_hooks_run_the_plugin_build_else_the_one_on_path() {
 
     let env = Env::new();
     let root = env.root().join("plugin root");
-    std::fs::create_dir_all(root.join("target/release")).unwrap();
-    std::os::unix::fs::symlink(BIN, root.join("target/release/event-publisher")).unwrap();
+    // The plugin's release build, under whichever target it was built for.
+    let release = root.join("target/aarch64-apple-darwin/release");
+    std::fs::create_dir_all(&release).unwrap();
+    std::os::unix::fs::symlink(BIN, release.join("event-publisher")).unwrap();
     let root_var = root.to_str().unwrap();
     assert_hooks_publish(&env, &plugin["hooks"], &[("CLAUDE_PLUGIN_ROOT", root_var)]);
 

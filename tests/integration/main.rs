@@ -15,6 +15,7 @@ mod gc;
 mod hostile;
 mod install;
 mod lifecycle;
+mod linking;
 mod otlp;
 mod publish;
 mod read;

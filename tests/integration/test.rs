@@ -19,7 +19,37 @@ use event_publisher::store::follow::{Follower, Position};
 use event_publisher::store::journal;
 use serde_json::{Value, json};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_event-publisher");
+/// The binary under test: `$EVENT_PUBLISHER_TEST_BIN` when set (the
+/// release build users get, e.g. `.ci/test`), else the one cargo built for
+/// this test run. Usable wherever a path or an argument is.
+pub const BIN: Bin = Bin;
+
+#[derive(Clone, Copy)]
+pub struct Bin;
+
+impl Bin {
+    pub fn path(self) -> &'static Path {
+        static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        PATH.get_or_init(|| match std::env::var_os("EVENT_PUBLISHER_TEST_BIN") {
+            Some(p) => std::fs::canonicalize(&p).unwrap_or_else(|e| {
+                panic!("EVENT_PUBLISHER_TEST_BIN={}: {e}", Path::new(&p).display())
+            }),
+            None => PathBuf::from(env!("CARGO_BIN_EXE_event-publisher")),
+        })
+    }
+}
+
+impl AsRef<Path> for Bin {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Bin {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path().as_os_str()
+    }
+}
 
 /// Variables passed from the test run to the binary despite `env_clear`.
 const CLOCK_AND_LOCALE: [&str; 4] = ["TZ", "LC_ALL", "LANG", "LD_PRELOAD"];
