@@ -11,6 +11,8 @@
 #   bash benches/startup.sh                 # builds both, 300 runs per case
 #   RUNS=1000 bash benches/startup.sh
 #   NO_BUILD=1 bash benches/startup.sh      # reuse the last builds
+#   BASE=/path/to/event-publisher bash benches/startup.sh
+#                                           # and an older build in the same run
 #
 # The dynamic binary is built from the same checkout with the config's
 # rustflags replaced (RUSTFLAGS=""), into target/dynamic: dynamic and
@@ -41,6 +43,11 @@ fi
 trap 'rm -rf "$work"' EXIT
 cp "$static_bin" "$work/static"
 cp "$dynamic_bin" "$work/dynamic"
+base=()
+if [[ -n "${BASE:-}" ]]; then
+  cp "$BASE" "$work/base"
+  base=("base=$work/base publish")
+fi
 mkdir -p "$work/project"
 cp -r "$ROOT/schemas" "$work/project/schemas"
 fixtures=$ROOT/fixtures/claude-code-2.1.328
@@ -53,7 +60,7 @@ echo "dynamic: $(file -b "$work/dynamic" | cut -d, -f1-2,4)"
 run() {
   CLAUDE_PROJECT_DIR=$work/project HOME=$work XDG_CONFIG_HOME=$work/config \
     python3 "$ROOT/benches/spawn.py" -n "$RUNS" "$@" \
-    cat=cat "static=$work/static publish" "dynamic=$work/dynamic publish"
+    cat=cat "static=$work/static publish" "dynamic=$work/dynamic publish" "${base[@]}"
 }
 echo "== new events (Agent payload, 2 markers, a new session each run)"
 run --new-session "$work/foreground-post-tool-use-agent.json"

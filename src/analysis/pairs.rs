@@ -9,12 +9,18 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::validate::lifecycle_schemas;
+
 const START: &str = "Started";
 const FINISHES: [&str; 3] = ["Completed", "Finished", "Failed"];
 
 /// `(prefix, is_start)` of a start or finish name, e.g.
 /// `urlCacher.cacheCheckStarted` → `("urlCacher.cacheCheck", true)`.
+/// Lifecycle records (`claudeCode.subagentStarted`) are runs, not pairs.
 pub fn split(name: &str) -> Option<(&str, bool)> {
+    if lifecycle_schemas::is_reserved(name) {
+        return None;
+    }
     let (prefix, start) = if let Some(p) = name.strip_suffix(START) {
         (p, true)
     } else if let Some(p) = FINISHES.iter().find_map(|f| name.strip_suffix(f)) {
@@ -150,6 +156,15 @@ mod tests {
 
     fn attrs(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn lifecycle_records_are_not_pairs() {
+        assert_eq!(split("claudeCode.subagentStarted"), None);
+        assert_eq!(
+            split("urlCacher.cacheCheckStarted"),
+            Some(("urlCacher.cacheCheck", true))
+        );
     }
 
     #[test]
