@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
+use super::dirs::{dir_error, open_dir, open_root};
 use crate::enrich::ids;
 use crate::error::{Context, Error, Result};
 use crate::input::transcript::Resume;
-use crate::sinks::fs::{dir_error, open_dir, open_root};
 
 /// The folder under the events directory that holds the cursors.
 pub use super::layout::CURSORS;

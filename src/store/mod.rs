@@ -15,6 +15,7 @@
 
 pub mod by_id;
 pub mod cursor;
+pub mod dirs;
 pub mod events_dir;
 pub mod file_name;
 pub mod filter;
