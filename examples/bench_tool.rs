@@ -20,8 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
+use event_publisher::enrich::Record;
 use event_publisher::enrich::enricher::format_time;
-use event_publisher::enrich::{Record, ids};
+use event_publisher::ids;
 use event_publisher::input::Source;
 use event_publisher::sinks::FsSink;
 use event_publisher::validate::Problem;

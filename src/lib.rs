@@ -18,6 +18,7 @@ pub mod enrich;
 pub mod error;
 pub mod exit_code;
 pub mod extract;
+pub mod ids;
 pub mod input;
 pub mod pipeline;
 pub mod redact;

@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::enrich::{Enricher, Record, ids};
+use crate::enrich::{Enricher, Record};
 use crate::extract::{Marker, Scanner};
+use crate::ids;
 use crate::input::Text;
 use crate::input::lifecycle::Lifecycle;
 use crate::redact::Redactor;
@@ -229,7 +230,7 @@ impl Pipeline {
         }
     }
 
-    /// The event id: see `enrich::ids`. The agent's own `id` is the key of
+    /// The event id: see `ids`. The agent's own `id` is the key of
     /// a valid event only: a rejected event must not take the id its
     /// corrected reprint will carry.
     fn identity(&mut self, text: &Text, marker: &Marker, valid: bool) -> Uuid {

@@ -21,7 +21,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::enrich::{Enricher, Record, ids};
+use crate::enrich::{Enricher, Record};
+use crate::ids;
 use crate::input::Source;
 use crate::redact::Redactor;
 use crate::sinks::{FsSink, Stored};

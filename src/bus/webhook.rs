@@ -196,7 +196,7 @@ mod tests {
     use super::*;
 
     fn hex(b: &[u8]) -> String {
-        crate::enrich::ids::hex(b)
+        crate::ids::hex(b)
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use super::ids;
 use super::record::Record;
+use crate::ids;
 use crate::input::Source;
 use crate::validate::Problem;
 

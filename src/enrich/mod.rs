@@ -3,7 +3,6 @@
 //! and tool calls that share those ids.
 
 pub mod enricher;
-pub mod ids;
 pub mod record;
 pub mod span;
 

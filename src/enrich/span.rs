@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::enricher::parse_time;
-use super::ids;
+use crate::ids;
 use crate::input::payload::is_agent_tool;
 use crate::input::{Payload, Source};
 

@@ -18,9 +18,9 @@
 use serde_json::{Map, Value};
 
 use super::Payload;
+use super::origin::Origin;
 use super::source::Source;
-use crate::enrich::ids;
-use crate::extract::Origin;
+use crate::ids;
 
 /// The longest `error` line a `toolFailed` record keeps, in characters.
 pub const MAX_ERROR_CHARS: usize = 1000;

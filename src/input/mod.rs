@@ -2,12 +2,14 @@
 //! stdin, and the transcripts it points at (or that `replay` is given).
 
 pub mod lifecycle;
+pub mod origin;
 pub mod payload;
 pub mod reads;
 pub mod source;
 pub mod text;
 pub mod transcript;
 
+pub use origin::Origin;
 pub use payload::Payload;
 pub use source::Source;
 pub use text::Text;

@@ -18,10 +18,10 @@ use std::borrow::Cow;
 use memchr::memmem;
 use serde_json::{Map, Value};
 
+use super::origin::Origin;
 use super::{source::Source, text::Text};
-use crate::enrich::ids;
 use crate::error::{Error, Result};
-use crate::extract::Origin;
+use crate::ids;
 
 /// The subagent tool's names: `Agent` since Claude Code 2.1.63, `Task` before.
 pub fn is_agent_tool(name: &str) -> bool {

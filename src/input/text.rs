@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
+use super::origin::Origin;
 use super::source::Source;
-use crate::extract::Origin;
 
 /// One text of a payload or transcript that holds at least one `<EVENT>`.
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@
 //! skipped, and a line is only looked into when the raw bytes say it can
 //! matter, so reading costs about one pass over the file.
 //!
-//! Identity follows `extract::Origin`: a tool result is `Tool` (its
+//! Identity follows `input::Origin`: a tool result is `Tool` (its
 //! `tool_use_id`), or `Report` of the subagent when the result carries an
 //! `agentId`; the last assistant text message of a subagent's transcript (of
 //! each prompt, in a main transcript) is that agent's `Report`; any other
@@ -30,10 +30,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::origin::Origin;
 use super::payload::{collect_strings, is_agent_tool};
 use super::{source::Source, text::Text};
 use crate::error::{Context, Error, Result};
-use crate::extract::Origin;
 
 /// Bounds on what one read may cost.
 #[derive(Clone, Debug)]

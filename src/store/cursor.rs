@@ -27,8 +27,8 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use super::dirs::{dir_error, open_dir, open_root};
-use crate::enrich::ids;
 use crate::error::{Context, Error, Result};
+use crate::ids;
 use crate::input::transcript::Resume;
 
 /// The folder under the events directory that holds the cursors.
