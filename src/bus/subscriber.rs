@@ -325,7 +325,7 @@ impl Subscriber {
                 return Err("emit: no event".into());
             }
             for e in &specs {
-                if !crate::enrich::record::is_safe_name(&e.name) {
+                if !crate::validate::is_safe_name(&e.name) {
                     return Err(format!("emit: {:?} is not an event name", e.name));
                 }
             }

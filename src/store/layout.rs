@@ -20,7 +20,7 @@
 
 use super::events_dir::Kind;
 use crate::enrich::Record;
-use crate::enrich::record::is_safe_name;
+use crate::validate::is_safe_name;
 
 /// The id index: `.ids/<first two hex digits>/<id>.json`.
 pub const ID_INDEX: &str = ".ids";

@@ -84,7 +84,7 @@ impl SchemaSet {
             })
             .collect();
         if let Some(name) = event.get("name").and_then(Value::as_str) {
-            if !crate::enrich::record::is_safe_name(name) && problems.len() < MAX_PROBLEMS {
+            if !super::is_safe_name(name) && problems.len() < MAX_PROBLEMS {
                 problems.push(Problem::new(
                     "invalid_envelope",
                     "/name",
