@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::store::Query;
 use crate::validate::UnknownEvents;
 
 /// Turns the <EVENT> markers Claude Code agents print into validated,
@@ -158,6 +159,27 @@ pub struct OutputArgs {
     /// Print JSON Lines (one record per line)
     #[arg(long)]
     pub jsonl: bool,
+}
+
+impl FilterArgs {
+    pub fn query(&self) -> Query {
+        Query {
+            name: self.name.clone(),
+            agent: self.agent.clone(),
+            session: self.session.clone(),
+            trace: self.trace.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            invalid: self.invalid,
+            wheres: self.wheres.clone(),
+        }
+    }
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> crate::view::Format {
+        crate::view::Format::choose(self.json, self.jsonl)
+    }
 }
 
 #[derive(Debug, Default, Args)]

@@ -14,7 +14,7 @@ pub fn run(global: &GlobalArgs, args: &LsArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(code) => return code,
     };
-    let format = Format::from_args(&args.output);
+    let format = args.output.format();
     let order = if args.reverse {
         Order::NewestFirst
     } else {

@@ -49,7 +49,7 @@ pub fn open(global: &GlobalArgs, args: &FilterArgs) -> Result<(EventsDir, Filter
 }
 
 pub fn filter(args: &FilterArgs) -> Result<Filter, ExitCode> {
-    Filter::from_args(args, Utc::now()).map_err(|e| {
+    Filter::new(&args.query(), Utc::now()).map_err(|e| {
         say(e.message());
         ExitCode::Usage
     })

@@ -260,7 +260,7 @@ pub fn run(global: &GlobalArgs, args: &StatsArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(code) => return code,
     };
-    let format = Format::from_args(&args.output);
+    let format = args.output.format();
     let mut collector = Collector::default();
     let mut scan = Scan::new(&dir, &filter, filter.scope(Scope::Both), Order::OldestFirst);
     for found in scan.by_ref() {

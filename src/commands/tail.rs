@@ -28,7 +28,7 @@ pub fn run(global: &GlobalArgs, args: &TailArgs) -> ExitCode {
         Err(code) => return code,
     };
     let scope = filter.scope(Scope::Valid);
-    let format = Format::from_args(&args.output);
+    let format = args.output.format();
     let mut printer = Printer::new(format, args.follow);
     let dir = match EventsDir::open(&config.events_dir) {
         Ok(d) => d,

@@ -44,7 +44,7 @@ pub fn run(global: &GlobalArgs, args: &TraceArgs) -> ExitCode {
         return ExitCode::Failure;
     }
     let trees = build(found);
-    let format = Format::from_args(&args.output);
+    let format = args.output.format();
     let mut out = reading::stdout();
     let result = (|| {
         if format.is_json() {

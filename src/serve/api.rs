@@ -15,11 +15,10 @@ use super::live::{self, ClientFeed, Cursor, Merged};
 use super::summary::{SUBAGENT_STARTED, SUBAGENT_STOPPED};
 use crate::analysis::trace::{belongs, build, time};
 use crate::analysis::{Paired, Pairing};
-use crate::cli::FilterArgs;
 use crate::enrich::Record;
 use crate::enrich::enricher::format_time;
 use crate::store::follow::Position;
-use crate::store::{EventsDir, FileName, Filter, Found, Kind, Order, Scope, layout};
+use crate::store::{EventsDir, FileName, Filter, Found, Kind, Order, Query, Scope, layout};
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -81,7 +80,7 @@ fn json_ok(s: &mut TcpStream, method: &str, v: &Value) -> Out {
 /// The `ls` filters, as query parameters, and the kinds to read.
 fn filter(req: &Request) -> Result<(Filter, Scope), String> {
     let p = |k: &str| req.param(k).filter(|v| !v.is_empty()).map(str::to_string);
-    let args = FilterArgs {
+    let args = Query {
         name: p("name"),
         agent: p("agent"),
         session: p("session"),
@@ -91,7 +90,7 @@ fn filter(req: &Request) -> Result<(Filter, Scope), String> {
         invalid: matches!(req.param("invalid"), Some("1" | "true")),
         wheres: req.params("where").map(str::to_string).collect(),
     };
-    let filter = Filter::from_args(&args, Utc::now()).map_err(|e| e.message().to_string())?;
+    let filter = Filter::new(&args, Utc::now()).map_err(|e| e.message().to_string())?;
     let scope = match req.param("validity") {
         None | Some("") => filter.scope(Scope::Valid),
         Some("all") => Scope::Both,

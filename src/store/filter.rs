@@ -13,10 +13,31 @@ use super::events_dir::Scope;
 use super::file_name::{FileName, NAMELESS, compact};
 use super::time_spec::parse_time;
 use super::where_clause::WhereClause;
-use crate::cli::FilterArgs;
 use crate::enrich::Record;
 use crate::enrich::enricher::{format_time, parse_time as parse_stored_time};
 use crate::error::{Error, Result};
+
+/// What a reader asks for, as given (the `ls` flags, `serve`'s query):
+/// checked and compiled into a `Filter` by `Filter::new`.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// A glob on the event name.
+    pub name: Option<String>,
+    /// An agent id (or prefix), an agent type, or `main`.
+    pub agent: Option<String>,
+    /// A session id or prefix.
+    pub session: Option<String>,
+    /// A trace id or prefix.
+    pub trace: Option<String>,
+    /// A time (`time_spec`): at or after.
+    pub since: Option<String>,
+    /// A time: before.
+    pub until: Option<String>,
+    /// The dead letters instead of the valid events.
+    pub invalid: bool,
+    /// `ATTR=VALUE` clauses, all of which must hold.
+    pub wheres: Vec<String>,
+}
 
 #[derive(Debug, Default)]
 pub struct Filter {
@@ -39,7 +60,7 @@ impl Filter {
         Filter::default()
     }
 
-    pub fn from_args(args: &FilterArgs, now: DateTime<Utc>) -> Result<Filter> {
+    pub fn new(args: &Query, now: DateTime<Utc>) -> Result<Filter> {
         let name = args
             .name
             .as_deref()
@@ -240,10 +261,10 @@ mod tests {
         parse_stored_time("2026-01-10T12:00:00Z").unwrap()
     }
 
-    fn filter(f: impl FnOnce(&mut FilterArgs)) -> Filter {
-        let mut a = FilterArgs::default();
+    fn filter(f: impl FnOnce(&mut Query)) -> Filter {
+        let mut a = Query::default();
         f(&mut a);
-        Filter::from_args(&a, now()).unwrap()
+        Filter::new(&a, now()).unwrap()
     }
 
     fn file(t: &str, name: &str) -> FileName {
@@ -287,19 +308,19 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors() {
-        let mut a = FilterArgs {
+        let mut a = Query {
             since: Some("yesterday".into()),
-            ..FilterArgs::default()
+            ..Query::default()
         };
         assert!(
-            Filter::from_args(&a, now())
+            Filter::new(&a, now())
                 .unwrap_err()
                 .to_string()
                 .starts_with("--since")
         );
         a.since = None;
         a.name = Some("[".into());
-        assert!(Filter::from_args(&a, now()).is_err());
+        assert!(Filter::new(&a, now()).is_err());
     }
 
     #[test]

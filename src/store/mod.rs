@@ -31,7 +31,7 @@ pub mod where_clause;
 
 pub use events_dir::{Day, EventsDir, Kind, Located, Scope};
 pub use file_name::FileName;
-pub use filter::Filter;
+pub use filter::{Filter, Query};
 pub use found::Found;
 pub use problems::Problems;
 pub use scan::{Order, Scan};

@@ -3,8 +3,6 @@
 
 use std::io::IsTerminal;
 
-use crate::cli::OutputArgs;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// The text view on a terminal: colour, lines cut to the width.
@@ -16,10 +14,12 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn from_args(args: &OutputArgs) -> Format {
-        if args.json {
+    /// JSON or JSON Lines when asked for, else the text view for where
+    /// stdout goes.
+    pub fn choose(json: bool, jsonl: bool) -> Format {
+        if json {
             Format::Json
-        } else if args.jsonl {
+        } else if jsonl {
             Format::Jsonl
         } else if std::io::stdout().is_terminal() {
             Format::Terminal
