@@ -57,7 +57,6 @@ pub use spool::{Entry, Spool};
 use crate::config::Config;
 use crate::enrich::{Record, Span};
 use crate::error::{Error, Result};
-use crate::pipeline::Report;
 use sender::Sender;
 use spool::now_ms;
 
@@ -81,13 +80,6 @@ pub struct Outcome {
     pub messages: Vec<String>,
     /// Lines shown with `--verbose` only.
     pub notes: Vec<String>,
-}
-
-/// Exports what a pipeline run stored (`report.new_records`, which needs
-/// `Pipeline::keep_new_records(true)`): for callers with records only, such
-/// as a replay. Does nothing when the sink is off.
-pub fn export_new(config: &Config, report: &Report) -> Outcome {
-    export(config, &report.new_records, &[])
 }
 
 /// A request of this run.
