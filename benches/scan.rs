@@ -7,8 +7,8 @@
 //! Run: `cargo bench --bench scan`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use event_publisher::extract::Scanner;
-use event_publisher::input::Payload;
+use event_publisher::Payload;
+use event_publisher::Scanner;
 use serde_json::json;
 
 fn plain_text(len: usize) -> String {

@@ -20,12 +20,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use event_publisher::enrich::Record;
-use event_publisher::enrich::enricher::format_time;
+use event_publisher::FsSink;
+use event_publisher::Problem;
+use event_publisher::Record;
+use event_publisher::Source;
+use event_publisher::format_time;
 use event_publisher::ids;
-use event_publisher::input::Source;
-use event_publisher::sinks::FsSink;
-use event_publisher::validate::Problem;
 use serde_json::{Map, Value, json};
 
 /// A small deterministic generator (xorshift64*), so runs are comparable.

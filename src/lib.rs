@@ -9,22 +9,37 @@
 //! module per subcommand; `cli` parses and `config` resolves the settings.
 //! `bus` acts on stored events: `emit`, subscribers and their dispatcher.
 
-pub mod analysis;
-pub mod bus;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod enrich;
-pub mod error;
-pub mod exit_code;
-pub mod extract;
+mod analysis;
+mod bus;
+mod cli;
+mod commands;
+mod config;
+mod enrich;
+mod error;
+mod exit_code;
+mod extract;
 pub mod ids;
-pub mod input;
-pub mod pipeline;
-pub mod redact;
-pub mod serve;
-pub mod sinks;
-pub mod store;
-pub mod validate;
-pub mod view;
-pub mod watchdog;
+mod input;
+mod pipeline;
+mod redact;
+mod serve;
+mod sinks;
+mod store;
+mod validate;
+mod view;
+mod watchdog;
+
+// What the binary, the benchmarks, fuzz targets and examples, and the
+// integration tests use. The rest is private to the crate, so that the
+// dead-code lint sees everything.
+pub use bus::webhook;
+pub use commands::run_command_line;
+pub use enrich::Record;
+pub use enrich::enricher::format_time;
+pub use exit_code::ExitCode;
+pub use extract::Scanner;
+pub use input::{Payload, Source, transcript};
+pub use redact::Redactor;
+pub use sinks::FsSink;
+pub use store::{Problems, follow, journal};
+pub use validate::Problem;

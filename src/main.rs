@@ -16,7 +16,7 @@ mod entry {
     use std::ffi::{CStr, OsString, c_char, c_int};
     use std::os::unix::ffi::OsStrExt;
 
-    use event_publisher::commands::run_command_line;
+    use event_publisher::run_command_line;
 
     #[unsafe(no_mangle)]
     extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {

@@ -2,8 +2,8 @@
 //! and the markers in them never panic.
 #![no_main]
 
-use event_publisher::extract::Scanner;
-use event_publisher::input::Payload;
+use event_publisher::Scanner;
+use event_publisher::Payload;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,9 +6,9 @@
 //! and no key was lost.
 #![no_main]
 
-use event_publisher::enrich::Record;
-use event_publisher::redact::Redactor;
-use event_publisher::validate::Problem;
+use event_publisher::Record;
+use event_publisher::Redactor;
+use event_publisher::Problem;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 

@@ -2,7 +2,7 @@
 //! reports starts with `<EVENT>` at its offset and respects the size cap.
 #![no_main]
 
-use event_publisher::extract::Scanner;
+use event_publisher::Scanner;
 use libfuzzer_sys::fuzz_target;
 
 const CAP: usize = 4096;

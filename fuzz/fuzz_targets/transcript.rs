@@ -2,7 +2,7 @@
 //! caps.
 #![no_main]
 
-use event_publisher::input::{Source, transcript};
+use event_publisher::{Source, transcript};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

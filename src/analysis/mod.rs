@@ -6,4 +6,3 @@ pub mod pairs;
 pub mod trace;
 
 pub use pairs::{Paired, Pairing};
-pub use trace::{Run, SessionTree, TracedEvent};

@@ -18,7 +18,7 @@ pub mod template;
 pub mod webhook;
 
 pub use emitter::{Emitter, NewEvent, TraceContext};
-pub use subscriber::{Action, Subscriber, Subscribers};
+pub use subscriber::{Action, Subscribers};
 
 /// A subscriber's answer to one delivery attempt.
 #[derive(Clone, Debug, PartialEq)]

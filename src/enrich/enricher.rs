@@ -19,10 +19,6 @@ impl Enricher {
         Self { observed }
     }
 
-    pub fn observed(&self) -> String {
-        format_time(self.observed)
-    }
-
     /// Builds the record of one marker. `event` is the parsed object when
     /// there is one; `problems` empty means valid.
     pub fn record(

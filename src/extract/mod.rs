@@ -6,5 +6,5 @@ pub mod scanner;
 #[cfg(test)]
 mod scanner_props;
 
-pub use marker::{Marker, MarkerError};
+pub use marker::Marker;
 pub use scanner::Scanner;

@@ -9,7 +9,6 @@ pub mod source;
 pub mod text;
 pub mod transcript;
 
-pub use origin::Origin;
 pub use payload::Payload;
 pub use source::Source;
 pub use text::Text;

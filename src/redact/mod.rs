@@ -8,4 +8,3 @@ mod redactor;
 mod rule;
 
 pub use redactor::{CustomPattern, Redactor};
-pub use rule::marker;

@@ -270,12 +270,7 @@ fn find(dir: &EventsDir, id: &str) -> Option<Found> {
     } else {
         Kind::Invalid
     };
-    Some(Found {
-        kind,
-        path: dir.shown(&at),
-        file,
-        record,
-    })
+    Some(Found { kind, file, record })
 }
 
 fn sessions(app: &Arc<App>, req: &Request, s: &mut TcpStream) -> Out {

@@ -127,6 +127,7 @@ impl Hub {
         rx
     }
 
+    #[cfg(test)]
     pub fn subscribers(&self) -> usize {
         self.lock().len()
     }

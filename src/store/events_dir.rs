@@ -52,8 +52,6 @@ pub struct Day {
     pub path: PathBuf,
 }
 
-pub use super::reader::MAX_RECORD_BYTES;
-
 impl Day {
     /// The folder relative to the events directory: `YYYY-MM-DD` or
     /// `invalid/YYYY-MM-DD`.
@@ -85,15 +83,6 @@ impl EventsDir {
             path: path.to_path_buf(),
             root,
         }))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The events directory's descriptor.
-    pub fn root(&self) -> &OwnedFd {
-        &self.root
     }
 
     /// Where the day folders of `kind` are (for messages).

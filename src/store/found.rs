@@ -1,7 +1,5 @@
 //! A record read from `.events/`, with where it was found.
 
-use std::path::PathBuf;
-
 use super::events_dir::Kind;
 use super::file_name::FileName;
 use crate::enrich::Record;
@@ -9,7 +7,6 @@ use crate::enrich::Record;
 #[derive(Clone, Debug)]
 pub struct Found {
     pub kind: Kind,
-    pub path: PathBuf,
     pub file: FileName,
     pub record: Record,
 }

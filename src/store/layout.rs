@@ -38,6 +38,7 @@ pub const CURSORS: &str = ".cursors";
 pub const DISPATCH: &str = ".dispatch";
 /// Every state folder, present and planned: none holds records, and each is
 /// opened like every other directory here (never through a symlink).
+#[cfg(test)]
 pub const STATE_FOLDERS: &[&str] = &[ID_INDEX, TEMP, JOURNAL, SPOOL, CURSORS, DISPATCH];
 
 /// The name of a record without a safe event name (never a real event

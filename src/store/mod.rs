@@ -29,7 +29,7 @@ pub mod scan;
 pub mod time_spec;
 pub mod where_clause;
 
-pub use events_dir::{Day, EventsDir, Kind, Located, Scope};
+pub use events_dir::{Day, EventsDir, Kind, Scope};
 pub use file_name::FileName;
 pub use filter::{Filter, Query};
 pub use found::Found;

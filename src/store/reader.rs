@@ -14,7 +14,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::enrich::Record;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 
 /// The biggest file read as a record; anything larger is not one.
 pub const MAX_RECORD_BYTES: usize = 64 << 20;
@@ -191,13 +191,6 @@ pub fn load_record(dir: impl AsFd, name: impl AsRef<OsStr>) -> std::result::Resu
     let mut buf = Vec::new();
     read_record(dir, name, &mut buf)?;
     parse_record(&buf)
-}
-
-/// Opens `rel` below `root` for a message-carrying caller.
-pub fn open_dir_shown(root: impl AsFd, rel: &str, shown: &Path) -> Result<OwnedFd> {
-    open_dir(root, rel)
-        .map_err(|e| Error::new(dir_problem(e)))
-        .with_context(|| shown.display().to_string())
 }
 
 #[cfg(test)]

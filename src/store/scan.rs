@@ -124,10 +124,6 @@ impl<'a> Scan<'a> {
         }
     }
 
-    pub fn problems(&self) -> &Problems {
-        &self.problems
-    }
-
     /// Ends the scan: says how many files were skipped, past those named.
     pub fn finish(self) -> Problems {
         self.problems.finish();
@@ -148,7 +144,6 @@ impl Scan<'_> {
             }
             let found = Found {
                 kind: day.kind,
-                path: day.path.join(file.as_str()),
                 file,
                 record,
             };

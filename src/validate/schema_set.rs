@@ -15,6 +15,7 @@ use super::lifecycle_schemas;
 use super::problem::Problem;
 
 /// The envelope schema's text (`schemas/event.schema.json`).
+#[cfg(test)]
 pub const ENVELOPE_SCHEMA: &str = include_str!("../../schemas/event.schema.json");
 
 /// The envelope schema compiled at build time, less the name's `pattern`,
@@ -64,10 +65,6 @@ impl SchemaSet {
             events: HashMap::new(),
             warnings: Vec::new(),
         }
-    }
-
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
     }
 
     /// Checks an event; an empty list means valid.

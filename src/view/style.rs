@@ -16,7 +16,6 @@ pub enum Paint {
     Red,
     Green,
     Yellow,
-    Blue,
     Magenta,
     Cyan,
 }
@@ -30,7 +29,6 @@ impl Paint {
             Paint::Red => "31",
             Paint::Green => "32",
             Paint::Yellow => "33",
-            Paint::Blue => "34",
             Paint::Magenta => "35",
             Paint::Cyan => "36",
         }
@@ -50,10 +48,12 @@ impl Style {
         }
     }
 
+    #[cfg(test)]
     pub fn plain() -> Style {
         Style { color: false }
     }
 
+    #[cfg(test)]
     pub fn color(&self) -> bool {
         self.color
     }

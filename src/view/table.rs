@@ -42,10 +42,6 @@ impl Table {
         self.rows.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
     /// Each row as a line; cut to `width` characters when given.
     pub fn lines(&self, style: &Style, width: Option<usize>) -> impl Iterator<Item = String> + '_ {
         let style = *style;

@@ -528,7 +528,7 @@ fn a_webhook_gets_a_signed_cloudevent_with_the_trace() {
     // the base64-decoded whsec_ secret ("hello").
     let ts = &req.headers["webhook-timestamp"];
     let body = req.body.to_string();
-    let expected = event_publisher::bus::webhook::signature(b"hello", id, ts, &body);
+    let expected = event_publisher::webhook::signature(b"hello", id, ts, &body);
     assert_eq!(req.headers["webhook-signature"], expected);
 }
 

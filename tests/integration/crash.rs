@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use event_publisher::store::Problems;
-use event_publisher::store::follow::{Follower, Position};
+use event_publisher::Problems;
+use event_publisher::follow::{Follower, Position};
 
 use serde_json::{Value, json};
 

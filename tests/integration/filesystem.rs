@@ -270,7 +270,7 @@ fn a_full_disk_is_reported_with_the_count_of_events_not_stored() {
     all_whole(&out);
     // The journal may end with an entry torn by the full disk; the follower
     // still gives each record once.
-    let given = crate::test::follow_from(&out, event_publisher::store::follow::Position::START);
+    let given = crate::test::follow_from(&out, event_publisher::follow::Position::START);
     let mut ids: Vec<_> = given.iter().map(|(id, _)| id).collect();
     ids.sort();
     ids.dedup();

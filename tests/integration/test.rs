@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use event_publisher::store::follow::{Follower, Position};
-use event_publisher::store::journal;
+use event_publisher::follow::{Follower, Position};
+use event_publisher::journal;
 use serde_json::{Value, json};
 
 /// The binary under test: `$EVENT_PUBLISHER_TEST_BIN` when set (the
@@ -179,7 +179,7 @@ impl Env {
 /// What a follower of `events` gives from `from` until it is caught up.
 pub fn follow_from(events: &Path, from: Position) -> Vec<(String, String)> {
     let mut f = Follower::new(events, from);
-    let mut problems = event_publisher::store::Problems::quiet();
+    let mut problems = event_publisher::Problems::quiet();
     let mut out = Vec::new();
     loop {
         for a in f.poll(&mut |_, _| true, &mut problems) {

@@ -19,13 +19,6 @@ impl Protocol {
             _ => None,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::HttpProtobuf => "http/protobuf",
-            Protocol::Grpc => "grpc",
-        }
-    }
 }
 
 impl TryFrom<String> for Protocol {
