@@ -7,5 +7,5 @@
 mod redactor;
 mod rule;
 
-pub use redactor::{CustomPattern, Redactor};
+pub use redactor::{CustomPattern, RedactionSettings, Redactor};
 pub use rule::marker;
