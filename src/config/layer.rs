@@ -157,7 +157,7 @@ impl Settings {
     }
 }
 
-/// What the command line gave a setting's flag, as clap parsed it.
+/// What the command line gave a setting's flag, parsed as its kind.
 #[derive(Clone, Debug)]
 pub enum Given {
     /// A flag without a value: it turns its `Bool` setting off.
@@ -171,7 +171,7 @@ pub enum Given {
 }
 
 impl Settings {
-    /// The flags' layer. Values clap did not check are reported and skipped.
+    /// The flags' layer. Values the parser did not check are reported and skipped.
     pub fn from_flags<'a>(
         given: impl IntoIterator<Item = &'a (&'static Setting, Given)>,
         warnings: &mut Vec<String>,

@@ -487,6 +487,41 @@ mod tests {
     }
 
     #[test]
+    fn the_table_shows_the_defaults() {
+        use crate::sinks::otlp::otlp_config as otlp;
+        let dir = tempfile::tempdir().unwrap();
+        let none = |_: &str| None;
+        let c = Config::resolve(
+            Settings::default(),
+            dir.path().into(),
+            &sources(&none, None),
+        );
+        let shown = |key: &str| {
+            let text = Setting::of(key).default;
+            match text.strip_suffix(" MiB") {
+                Some(n) => n.parse::<u64>().unwrap() << 20,
+                None => text.replace(',', "").parse().unwrap(),
+            }
+        };
+        let l = &c.limits;
+        assert_eq!(shown("limits.max_payload_bytes"), l.max_payload_bytes);
+        assert_eq!(shown("limits.max_marker_bytes"), l.max_marker_bytes);
+        assert_eq!(shown("limits.max_markers"), l.max_markers);
+        assert_eq!(shown("limits.max_transcript_bytes"), l.max_transcript_bytes);
+        assert_eq!(shown("deadline_ms"), c.deadline_ms);
+        assert_eq!(shown("otlp.timeout_ms"), otlp::DEFAULT_TIMEOUT_MS);
+        assert_eq!(shown("otlp.spool_max_bytes"), otlp::DEFAULT_SPOOL_MAX_BYTES);
+        assert_eq!(shown("otlp.spool_max_files"), otlp::DEFAULT_SPOOL_MAX_FILES);
+        assert_eq!(shown("otlp.drain_max_files"), otlp::DEFAULT_DRAIN_MAX_FILES);
+        assert_eq!(
+            Setting::of("otlp.service_name").default,
+            format!("`{}`", otlp::DEFAULT_SERVICE_NAME)
+        );
+        assert_eq!(c.unknown_events, UnknownEvents::Reject);
+        assert_eq!(Setting::of("unknown_events").default, "`reject`");
+    }
+
+    #[test]
     fn project_dir_order() {
         let env = |k: &str| (k == "CLAUDE_PROJECT_DIR").then(|| "/p".to_string());
         assert_eq!(project_dir(None, &env, Some("/cwd")), PathBuf::from("/p"));

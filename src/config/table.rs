@@ -8,7 +8,7 @@
 #[derive(Debug)]
 pub struct Setting {
     /// The key in a config file, dotted for the sections (`limits.max_markers`
-    /// is `{"limits": {"max_markers": …}}`). Also the flag's clap id.
+    /// is `{"limits": {"max_markers": …}}`). Also the id of its flag.
     pub key: &'static str,
     pub kind: Kind,
     pub flag: Option<Flag>,
