@@ -291,11 +291,13 @@ pub struct PublishArgs {
 impl PublishArgs {
     /// The flags of `publish` (and the global ones) as a layer of settings.
     pub fn settings(&self, global: &GlobalArgs, warnings: &mut Vec<String>) -> Settings {
-        let given = [&global.settings.given, &self.feedback.given]
-            .into_iter()
-            .chain([&self.limits.given, &self.otlp.given])
-            .flatten();
-        Settings::from_flags(given, warnings)
+        let groups = [
+            &global.settings.given,
+            &self.feedback.given,
+            &self.limits.given,
+            &self.otlp.given,
+        ];
+        Settings::from_flags(groups.into_iter().flatten(), warnings)
     }
 }
 
