@@ -1,12 +1,14 @@
-//! The command line, as parsed by clap. Turning it into settings happens in
-//! `config`; this module only describes what can be typed.
+//! The command line, as parsed by clap: what can be typed, and the flags'
+//! layer of settings. The flags of settings are made from the settings
+//! table (`config::table`), help included; `config` resolves the layers.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::{FlagGroup, Given, Kind, SETTINGS, Setting, Settings};
 use crate::store::Query;
-use crate::validate::UnknownEvents;
 
 /// Turns the <EVENT> markers Claude Code agents print into validated,
 /// traceable events in .events/ (and an OTLP collector).
@@ -71,15 +73,16 @@ pub struct GlobalArgs {
     /// The project directory [default: $CLAUDE_PROJECT_DIR, else the payload's cwd, else .]
     #[arg(long, global = true, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
-    /// Where records are stored [default: <project>/.events]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub events_dir: Option<PathBuf>,
-    /// Where event schemas are read from [default: <project>/schemas]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub schemas_dir: Option<PathBuf>,
-    /// What to do with events whose name has no schema
-    #[arg(long, global = true, value_enum, value_name = "POLICY")]
-    pub unknown_events: Option<UnknownEvents>,
+    /// `--events-dir`, `--schemas-dir`, `--unknown-events`.
+    #[command(flatten)]
+    pub settings: SettingFlags<EveryCommand>,
+}
+
+impl GlobalArgs {
+    /// The global flags as a layer of settings.
+    pub fn settings(&self) -> Settings {
+        self.settings.settings(&mut Vec::new())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,26 +282,9 @@ pub struct GcArgs {
     pub filter: FilterArgs,
 }
 
-/// Where and how the OTLP sink sends (see README, OTLP). Each overrides the
-/// environment and the config files.
-#[derive(Debug, Default, Clone, Args)]
-pub struct OtlpArgs {
-    /// OTLP collector base URL, e.g. http://localhost:4318 (turns the sink on)
-    #[arg(long, value_name = "URL")]
-    pub otlp_endpoint: Option<String>,
-    /// OTLP transport
-    #[arg(long, value_name = "PROTOCOL", value_parser = ["grpc", "http/protobuf"])]
-    pub otlp_protocol: Option<String>,
-    /// A header sent to the collector, NAME=VALUE (repeatable)
-    #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
-    pub otlp_headers: Vec<String>,
-    /// Export deadline in milliseconds [default: 300]
-    #[arg(long, value_name = "MS")]
-    pub otlp_timeout_ms: Option<u64>,
-    /// Turn the OTLP sink off for this run
-    #[arg(long)]
-    pub no_otlp: bool,
-}
+/// Where and how the OTLP sink sends (see README, OTLP): `--otlp-*`,
+/// `--no-otlp`. Each overrides the environment and the config files.
+pub type OtlpArgs = SettingFlags<Sending>;
 
 #[derive(Debug, Default, Args)]
 pub struct FlushArgs {
@@ -311,26 +297,182 @@ pub struct FlushArgs {
 
 #[derive(Debug, Default, Args)]
 pub struct PublishArgs {
-    /// Do not tell the agent (hookSpecificOutput.additionalContext) about rejected events
-    #[arg(long)]
-    pub no_feedback: bool,
+    /// `--no-feedback`.
+    #[command(flatten)]
+    pub feedback: SettingFlags<Publish>,
     /// Print a summary line on stderr even when it is not a terminal
     #[arg(short, long)]
     pub verbose: bool,
-    /// Largest payload read from stdin, in bytes
-    #[arg(long, value_name = "BYTES")]
-    pub max_payload_bytes: Option<u64>,
-    /// Largest marker, in bytes
-    #[arg(long, value_name = "BYTES")]
-    pub max_marker_bytes: Option<u64>,
-    /// Most markers read from one payload (and its transcript)
-    #[arg(long, value_name = "N")]
-    pub max_markers: Option<u64>,
-    /// Most bytes read from one transcript
-    #[arg(long, value_name = "BYTES")]
-    pub max_transcript_bytes: Option<u64>,
+    /// `--max-payload-bytes` and the other caps.
+    #[command(flatten)]
+    pub limits: SettingFlags<PublishLimits>,
     #[command(flatten)]
     pub otlp: OtlpArgs,
+}
+
+impl PublishArgs {
+    /// The flags of `publish` (and the global ones) as a layer of settings.
+    pub fn settings(&self, global: &GlobalArgs, warnings: &mut Vec<String>) -> Settings {
+        let groups = [
+            &global.settings.given,
+            &self.feedback.given,
+            &self.limits.given,
+            &self.otlp.given,
+        ];
+        Settings::from_flags(groups.into_iter().flatten(), warnings)
+    }
+}
+
+/// The flags of the settings of one `FlagGroup`, made from the settings
+/// table: `augment_args` adds one argument per row, with the row's help;
+/// `from_arg_matches` keeps what was given.
+pub struct SettingFlags<G> {
+    given: Vec<(&'static Setting, Given)>,
+    group: PhantomData<G>,
+}
+
+/// Which `FlagGroup` a `SettingFlags` holds.
+pub trait Group {
+    const GROUP: FlagGroup;
+}
+
+/// `FlagGroup::Global`.
+#[derive(Debug)]
+pub struct EveryCommand;
+/// `FlagGroup::Publish`.
+#[derive(Debug)]
+pub struct Publish;
+/// `FlagGroup::Limits`.
+#[derive(Debug)]
+pub struct PublishLimits;
+/// `FlagGroup::Otlp`.
+#[derive(Debug)]
+pub struct Sending;
+
+impl Group for EveryCommand {
+    const GROUP: FlagGroup = FlagGroup::Global;
+}
+impl Group for Publish {
+    const GROUP: FlagGroup = FlagGroup::Publish;
+}
+impl Group for PublishLimits {
+    const GROUP: FlagGroup = FlagGroup::Limits;
+}
+impl Group for Sending {
+    const GROUP: FlagGroup = FlagGroup::Otlp;
+}
+
+impl<G: Group> SettingFlags<G> {
+    fn rows() -> impl Iterator<Item = (&'static Setting, crate::config::table::Flag)> {
+        SETTINGS
+            .iter()
+            .filter_map(|s| Some((s, s.flag?)))
+            .filter(|(_, f)| f.group == G::GROUP)
+    }
+
+    /// These flags as a layer of settings; flag values in the wrong form
+    /// (`--otlp-header` without `=`) are reported.
+    pub fn settings(&self, warnings: &mut Vec<String>) -> Settings {
+        Settings::from_flags(&self.given, warnings)
+    }
+
+    /// The number given to the flag of `key`.
+    pub fn number(&self, key: &str) -> Option<u64> {
+        self.given.iter().find_map(|(s, g)| match g {
+            Given::Number(n) if s.key == key => Some(*n),
+            _ => None,
+        })
+    }
+}
+
+impl<G> Default for SettingFlags<G> {
+    fn default() -> Self {
+        SettingFlags {
+            given: Vec::new(),
+            group: PhantomData,
+        }
+    }
+}
+
+impl<G> Clone for SettingFlags<G> {
+    fn clone(&self) -> Self {
+        SettingFlags {
+            given: self.given.clone(),
+            group: PhantomData,
+        }
+    }
+}
+
+impl<G> std::fmt::Debug for SettingFlags<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.given.iter().map(|(s, g)| (s.key, g)))
+            .finish()
+    }
+}
+
+impl<G: Group> clap::FromArgMatches for SettingFlags<G> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for (s, _) in Self::rows() {
+            let id = s.key;
+            let given = match s.kind {
+                Kind::Bool | Kind::Switch => m.get_flag(id).then_some(Given::Off),
+                Kind::Number => m.get_one::<u64>(id).map(|n| Given::Number(*n)),
+                Kind::Path => m.get_one::<PathBuf>(id).map(|p| Given::Path(p.clone())),
+                Kind::Headers => m
+                    .get_many::<String>(id)
+                    .map(|items| Given::Items(items.cloned().collect())),
+                _ => m.get_one::<String>(id).map(|t| Given::Text(t.clone())),
+            };
+            if let Some(given) = given {
+                self.given.retain(|(row, _)| row.key != id);
+                self.given.push((s, given));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<G: Group> Args for SettingFlags<G> {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        use clap::builder::{PossibleValue, PossibleValuesParser};
+        use clap::{Arg, ArgAction, value_parser};
+        // `--help` lists the flags that turn a setting off after the others.
+        let mut rows: Vec<_> = Self::rows().collect();
+        rows.sort_by_key(|(_, flag)| flag.value_name.is_empty());
+        for (s, flag) in rows {
+            let arg = Arg::new(s.key).long(flag.long).help(s.help);
+            let arg = match s.kind {
+                Kind::Bool | Kind::Switch => arg.action(ArgAction::SetTrue),
+                Kind::Number => arg.value_parser(value_parser!(u64)),
+                Kind::Path => arg.value_parser(value_parser!(PathBuf)),
+                Kind::Headers => arg.action(ArgAction::Append),
+                Kind::Choice(_) | Kind::Protocol => arg.value_parser(PossibleValuesParser::new(
+                    s.kind.choices().iter().map(|c| match c.help {
+                        "" => PossibleValue::new(c.name),
+                        help => PossibleValue::new(c.name).help(help),
+                    }),
+                )),
+                _ => arg,
+            };
+            let arg = match flag.value_name {
+                "" => arg,
+                name => arg.value_name(name),
+            };
+            cmd = cmd.arg(arg.global(G::GROUP == FlagGroup::Global));
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[derive(Debug, Default, Args)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::cli::{CheckArgs, GlobalArgs};
-use crate::config::{self, Config, Settings, Sources};
+use crate::config::{self, Config, Sources};
 use crate::exit_code::ExitCode;
 use crate::extract::Scanner;
 use crate::input::Payload;
@@ -26,7 +26,7 @@ struct Verdict {
 pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
     let sources = Sources::process();
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
-    let config = Config::resolve(Settings::from_flags(global), project, &sources);
+    let config = Config::resolve(global.settings(), project, &sources);
     for w in &config.warnings {
         eprintln!("event-publisher: {}", safe(w));
     }

@@ -15,7 +15,7 @@ use crate::bus::dispatcher::{self, Ctx, Options, SubReport, pending};
 use crate::bus::state::State;
 use crate::cli::{DispatchArgs, GlobalArgs};
 use crate::commands::reading::{self, say};
-use crate::config::{self, Config, Settings, Sources};
+use crate::config::{self, Config, Sources};
 use crate::exit_code::ExitCode;
 
 pub fn run(global: &GlobalArgs, args: &DispatchArgs) -> ExitCode {
@@ -239,7 +239,7 @@ fn follow_round(
                     let sources = Sources::process();
                     let project =
                         config::project_dir(global.project_dir.as_deref(), sources.env, None);
-                    let now = Config::resolve(Settings::from_flags(global), project, &sources);
+                    let now = Config::resolve(global.settings(), project, &sources);
                     if now.subscribers != ctx.config.subscribers {
                         round.stop.store(true, Ordering::Relaxed);
                         return Some(now);

@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use crate::cli::{FlushArgs, GlobalArgs};
-use crate::config::{self, Config, Settings, Sources};
+use crate::config::{self, Config, Sources};
 use crate::exit_code::ExitCode;
 use crate::sinks::otlp::{self, FlushReport};
 
@@ -14,16 +14,18 @@ pub fn run(global: &GlobalArgs, args: &FlushArgs) -> ExitCode {
     let sources = Sources::process();
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
     let mut flag_warnings = Vec::new();
-    let flags = Settings::from_flags(global).with_otlp_flags(&args.otlp, &mut flag_warnings);
+    let flags = global
+        .settings()
+        .over(args.otlp.settings(&mut flag_warnings));
     let config = Config::resolve(flags, project, &sources);
     for w in flag_warnings.iter().chain(&config.warnings) {
         eprintln!("event-publisher: {w}");
     }
     let timeout = args
         .otlp
-        .otlp_timeout_ms
+        .number("otlp.timeout_ms")
         .map(std::time::Duration::from_millis);
-    let report = match otlp::flush(&config, timeout) {
+    let report = match otlp::flush(config.otlp.as_ref(), &config.events_dir, timeout) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("event-publisher: flush: {e}");

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Read, Write};
 use chrono::Utc;
 
 use crate::cli::{GlobalArgs, PublishArgs};
-use crate::config::{self, Config, LimitSettings, Settings, Sources};
+use crate::config::{self, Config, Settings, Sources};
 use crate::enrich::enricher::parse_time;
 use crate::enrich::{Enricher, Span};
 use crate::exit_code::ExitCode;
@@ -36,10 +36,15 @@ pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
     // The environment is read once; its warnings wait for the config.
     let mut env_warnings = Vec::new();
     let early = Settings::from_env(sources.env, &mut env_warnings);
-    watchdog::arm(early.deadline_ms.unwrap_or(watchdog::DEFAULT_DEADLINE_MS));
+    watchdog::arm(
+        early
+            .get("deadline_ms")
+            .unwrap_or(watchdog::DEFAULT_DEADLINE_MS),
+    );
     let max_payload = args
-        .max_payload_bytes
-        .or(early.limits.max_payload_bytes)
+        .limits
+        .number("limits.max_payload_bytes")
+        .or(early.get("limits.max_payload_bytes"))
         .unwrap_or(config::Limits::default().max_payload_bytes);
     let mut bytes = Vec::new();
     if let Err(e) = stdin
@@ -114,7 +119,7 @@ pub fn publish(
     let sources = env.sources;
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, payload.cwd());
     let mut flag_warnings = Vec::new();
-    let flags = flag_settings(global, args).with_otlp_flags(&args.otlp, &mut flag_warnings);
+    let flags = args.settings(global, &mut flag_warnings);
     let config = Config::resolve_with_env(flags, env.settings, env.warnings, project, sources);
     for w in flag_warnings.iter().chain(&config.warnings) {
         say(w);
@@ -279,7 +284,13 @@ pub fn publish(
             run_span,
             lifecycle.as_ref(),
         );
-        let outcome = otlp::export(&config, &report.new_records, &spans);
+        let outcome = otlp::export(
+            config.otlp.as_ref(),
+            &config.events_dir,
+            &config.redaction,
+            &report.new_records,
+            &spans,
+        );
         for m in &outcome.messages {
             say(m);
         }
@@ -351,20 +362,6 @@ pub fn pipeline(config: &Config) -> Pipeline {
     );
     p.redact_with(Redactor::configured(&config.redaction));
     p
-}
-
-fn flag_settings(global: &GlobalArgs, args: &PublishArgs) -> Settings {
-    let mut s = Settings::from_flags(global);
-    if args.no_feedback {
-        s.feedback = Some(false);
-    }
-    s.limits = LimitSettings {
-        max_payload_bytes: args.max_payload_bytes,
-        max_marker_bytes: args.max_marker_bytes,
-        max_markers: args.max_markers,
-        max_transcript_bytes: args.max_transcript_bytes,
-    };
-    s
 }
 
 /// Whether a transcript's latest text message holds the markers of `last`

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, StdoutLock, Write};
 use chrono::Utc;
 
 use crate::cli::{FilterArgs, GlobalArgs};
-use crate::config::{self, Config, Settings, Sources};
+use crate::config::{self, Config, Sources};
 use crate::exit_code::ExitCode;
 use crate::store::{EventsDir, Filter};
 
@@ -15,7 +15,7 @@ use crate::store::{EventsDir, Filter};
 pub fn config(global: &GlobalArgs) -> Config {
     let sources = Sources::process();
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
-    let config = Config::resolve(Settings::from_flags(global), project, &sources);
+    let config = Config::resolve(global.settings(), project, &sources);
     for w in &config.warnings {
         say(w);
     }

@@ -25,7 +25,7 @@ use serde::Serialize;
 use super::publish;
 use super::reading::say;
 use crate::cli::{GlobalArgs, ReplayArgs};
-use crate::config::{self, Config, Settings, Sources};
+use crate::config::{self, Config, Sources};
 use crate::enrich::Span;
 use crate::enrich::enricher::parse_time;
 use crate::exit_code::ExitCode;
@@ -84,7 +84,13 @@ pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> ExitCode {
                 }
                 if config.otlp.is_some() {
                     let spans: Vec<Span> = run_span(path, &base, &t).into_iter().collect();
-                    let outcome = otlp::export(&config, &pipeline.report.new_records, &spans);
+                    let outcome = otlp::export(
+                        config.otlp.as_ref(),
+                        &config.events_dir,
+                        &config.redaction,
+                        &pipeline.report.new_records,
+                        &spans,
+                    );
                     summary.otlp_events += outcome.sent_events;
                     summary.otlp_spans += outcome.sent_spans;
                     for m in &outcome.messages {
@@ -137,7 +143,7 @@ fn resolve(global: &GlobalArgs, args: &ReplayArgs) -> Config {
     let sources = Sources::process();
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
     let mut warnings = Vec::new();
-    let flags = Settings::from_flags(global).with_otlp_flags(&args.otlp, &mut warnings);
+    let flags = global.settings().over(args.otlp.settings(&mut warnings));
     let config = Config::resolve(flags, project, &sources);
     for w in warnings.iter().chain(&config.warnings) {
         say(w);

@@ -7,4 +7,4 @@
 mod redactor;
 mod rule;
 
-pub use redactor::{CustomPattern, Redactor};
+pub use redactor::{CustomPattern, RedactionSettings, Redactor};

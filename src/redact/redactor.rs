@@ -19,6 +19,16 @@ pub struct CustomPattern {
     pub regex: String,
 }
 
+/// The `redaction` settings: patterns and attribute names add up across
+/// the config files (a user's and a project's both apply).
+#[derive(Clone, Debug, Default)]
+pub struct RedactionSettings {
+    /// `None`: on.
+    pub enabled: Option<bool>,
+    pub patterns: Vec<CustomPattern>,
+    pub attributes: Vec<String>,
+}
+
 pub struct Redactor {
     enabled: bool,
     /// One slot per built-in rule, filled the first time its prefilter hits.
@@ -51,7 +61,7 @@ impl Redactor {
     }
 
     /// The redactor the settings describe.
-    pub fn configured(r: &crate::config::RedactionSettings) -> Self {
+    pub fn configured(r: &RedactionSettings) -> Self {
         Redactor::new(
             r.enabled.unwrap_or(true),
             r.patterns.clone(),

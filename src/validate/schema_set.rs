@@ -37,9 +37,7 @@ const MAX_SCHEMA_BYTES: u64 = 1 << 20;
 const MAX_PROBLEMS: usize = 20;
 
 /// What to do with an event whose name has no schema.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnknownEvents {
     /// Reject it as `unknown_event` (the default).

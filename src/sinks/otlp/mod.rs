@@ -4,7 +4,7 @@
 //!
 //! The sink is off unless an endpoint is configured (`otlp.endpoint` in a
 //! config file, `EVENT_PUBLISHER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT`,
-//! or `--otlp-endpoint`; see `settings` and `crate::config`). What is sent is
+//! or `--otlp-endpoint`; see the settings table, `config::table`). What is sent is
 //! described in `encode` (log records) and `crate::enrich::span` (spans).
 //!
 //! Latency and durability, per `publish`:
@@ -44,6 +44,7 @@ pub mod settings;
 pub mod spool;
 pub mod spool_state;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -54,9 +55,9 @@ pub use protocol::{Protocol, Signal};
 pub use settings::OtlpSettings;
 pub use spool::{Entry, Spool};
 
-use crate::config::Config;
 use crate::enrich::{Record, Span};
 use crate::error::{Error, Result};
+use crate::redact::{RedactionSettings, Redactor};
 use sender::Sender;
 use spool::now_ms;
 
@@ -92,14 +93,21 @@ struct Fresh {
 }
 
 /// Exports `records` and `spans` within the configured deadline, spooling
-/// what is not confirmed. Never fails: problems are lines in the outcome.
-pub fn export(config: &Config, records: &[Record], spans: &[Span]) -> Outcome {
+/// what is not confirmed, in `events_dir`'s spool; spans are redacted as
+/// `redaction` says. Never fails: problems are lines in the outcome.
+pub fn export(
+    otlp: Option<&OtlpConfig>,
+    events_dir: &Path,
+    redaction: &RedactionSettings,
+    records: &[Record],
+    spans: &[Span],
+) -> Outcome {
     let mut out = Outcome::default();
-    let Some(cfg) = &config.otlp else {
+    let Some(cfg) = otlp else {
         return out;
     };
     let deadline = Instant::now() + cfg.timeout;
-    let spool = match Spool::open(&config.events_dir) {
+    let spool = match Spool::open(events_dir) {
         Ok(s) => s,
         Err(e) => {
             out.messages.push(format!(
@@ -130,7 +138,7 @@ pub fn export(config: &Config, records: &[Record], spans: &[Span]) -> Outcome {
         }
         // Span names and attributes come from the payload: redacted like
         // records, before they reach the spool.
-        let redactor = crate::redact::Redactor::configured(&config.redaction);
+        let redactor = Redactor::configured(redaction);
         claimed.iter_mut().for_each(|s| redactor.redact_span(s));
         if !claimed.is_empty() {
             fresh.push(Fresh {
@@ -272,7 +280,7 @@ pub fn export(config: &Config, records: &[Record], spans: &[Span]) -> Outcome {
             f.signal.item(),
             spool.path().display(),
             spool::DROPPED,
-            config.events_dir.display()
+            events_dir.display()
         ));
     }
     out.left_files = spool.state().files;
@@ -553,10 +561,15 @@ pub struct FlushReport {
 }
 
 /// Sends everything in the spool (the breaker is ignored), each request
-/// with `timeout` (at least `FLUSH_MIN_TIMEOUT` by default).
-pub fn flush(config: &Config, timeout: Option<Duration>) -> Result<FlushReport> {
+/// with `timeout` (at least `FLUSH_MIN_TIMEOUT` by default), to `otlp`
+/// (off: nothing is sent).
+pub fn flush(
+    otlp: Option<&OtlpConfig>,
+    events_dir: &Path,
+    timeout: Option<Duration>,
+) -> Result<FlushReport> {
     let mut report = FlushReport::default();
-    let Some(spool) = Spool::existing(&config.events_dir)? else {
+    let Some(spool) = Spool::existing(events_dir)? else {
         return Ok(report);
     };
     report.spool = Some(spool.path().to_path_buf());
@@ -569,7 +582,7 @@ pub fn flush(config: &Config, timeout: Option<Duration>) -> Result<FlushReport> 
     };
     spool.clean_temp(Duration::from_secs(3600));
     let entries = spool.all_entries()?;
-    match &config.otlp {
+    match otlp {
         None if !entries.is_empty() => {
             report.error = Some(
                 "the OTLP sink is off (no otlp endpoint configured); nothing sent".to_string(),

@@ -9,8 +9,12 @@
 //! files can carry every setting. A broken file is reported and skipped; it
 //! never stops the hook.
 //!
-//! The OTLP sink's settings are the `otlp` object of a file (see
-//! `sinks::otlp::settings` for its keys and variables), for example:
+//! Every setting is a row of `table::SETTINGS` (file key, flag, variables,
+//! default, help); `layer` reads the environment and the files through it,
+//! the cli makes the flags from it, and this module applies the rules
+//! between layers and reads each setting's value into `Config`.
+//!
+//! The OTLP sink's settings are the `otlp` object of a file, for example:
 //! ```json
 //! { "otlp": { "endpoint": "http://localhost:4318", "protocol": "http/protobuf",
 //!             "headers": { "authorization": "Bearer ..." }, "timeout_ms": 300 } }
@@ -21,107 +25,35 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+mod layer;
+pub mod table;
 
-use crate::cli::GlobalArgs;
-use crate::redact::CustomPattern;
+pub use layer::{Given, Settings, Value};
+pub use table::{FlagGroup, Kind, SETTINGS, Setting, parse_bool};
+
+use crate::redact::RedactionSettings;
+use crate::sinks::otlp::headers::Headers;
 use crate::sinks::otlp::{OtlpConfig, OtlpSettings};
 use crate::validate::UnknownEvents;
 
 /// The project config file, relative to the project directory.
 pub const PROJECT_FILE: &str = ".claude/event-publisher.json";
-pub const ENV_PREFIX: &str = "EVENT_PUBLISHER_";
 
-/// One layer of settings; unset fields fall through to the next layer.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub events_dir: Option<PathBuf>,
-    pub schemas_dir: Option<PathBuf>,
-    pub unknown_events: Option<UnknownEvents>,
-    /// Tell the agent about rejected events (PostToolUse additionalContext).
-    pub feedback: Option<bool>,
-    /// Store Claude Code's lifecycle as `claudeCode.*` records.
-    pub lifecycle: Option<bool>,
-    /// Transcripts are only read below these directories.
-    pub transcript_roots: Option<Vec<PathBuf>>,
-    pub limits: LimitSettings,
-    pub otlp: OtlpSettings,
-    pub redaction: RedactionSettings,
-    /// `publish` ends by then, whatever happens (see `watchdog`).
-    pub deadline_ms: Option<u64>,
-    /// The event bus's subscribers (see `bus::subscriber`), added across
-    /// files (the project's first); parsed and checked by the bus.
-    pub subscribers: Vec<serde_json::Value>,
-}
-
-/// The `redaction` section. Patterns and attribute names add up across the
-/// files (a user's and a project's both apply); `enabled` is layered.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RedactionSettings {
-    pub enabled: Option<bool>,
-    pub patterns: Vec<CustomPattern>,
-    pub attributes: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitSettings {
-    pub max_payload_bytes: Option<u64>,
-    pub max_marker_bytes: Option<u64>,
-    pub max_markers: Option<u64>,
-    pub max_transcript_bytes: Option<u64>,
-}
-
+/// The rules of the layers other than "the first one set wins".
 impl Settings {
-    /// This layer over `lower`: each field set here wins.
-    pub fn over(self, lower: Settings) -> Settings {
-        Settings {
-            events_dir: self.events_dir.or(lower.events_dir),
-            schemas_dir: self.schemas_dir.or(lower.schemas_dir),
-            unknown_events: self.unknown_events.or(lower.unknown_events),
-            feedback: self.feedback.or(lower.feedback),
-            lifecycle: self.lifecycle.or(lower.lifecycle),
-            transcript_roots: self.transcript_roots.or(lower.transcript_roots),
-            limits: LimitSettings {
-                max_payload_bytes: self
-                    .limits
-                    .max_payload_bytes
-                    .or(lower.limits.max_payload_bytes),
-                max_marker_bytes: self
-                    .limits
-                    .max_marker_bytes
-                    .or(lower.limits.max_marker_bytes),
-                max_markers: self.limits.max_markers.or(lower.limits.max_markers),
-                max_transcript_bytes: self
-                    .limits
-                    .max_transcript_bytes
-                    .or(lower.limits.max_transcript_bytes),
-            },
-            otlp: self.otlp.over(lower.otlp),
-            deadline_ms: self.deadline_ms.or(lower.deadline_ms),
-            redaction: RedactionSettings {
-                enabled: self.redaction.enabled.or(lower.redaction.enabled),
-                patterns: [self.redaction.patterns, lower.redaction.patterns].concat(),
-                attributes: [self.redaction.attributes, lower.redaction.attributes].concat(),
-            },
-            subscribers: [self.subscribers, lower.subscribers].concat(),
-        }
-    }
-
-    /// An empty `events_dir` or `schemas_dir` would mean the project
+    /// An empty path (`events_dir`, `schemas_dir`) would mean the project
     /// directory itself: refused, with a line saying so.
     fn without_empty_dirs(mut self, origin: &str, warnings: &mut Vec<String>) -> Settings {
-        for (key, dir) in [
-            ("events_dir", &mut self.events_dir),
-            ("schemas_dir", &mut self.schemas_dir),
-        ] {
-            if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+        for s in SETTINGS.iter().filter(|s| s.kind == Kind::Path) {
+            if self
+                .get::<PathBuf>(s.key)
+                .is_some_and(|d| d.as_os_str().is_empty())
+            {
                 warnings.push(format!(
-                    "{key} is empty in {origin}; ignored (the default is used)"
+                    "{} is empty in {origin}; ignored (the default is used)",
+                    s.key
                 ));
-                *dir = None;
+                self.unset(s.key);
             }
         }
         self
@@ -134,159 +66,41 @@ impl Settings {
     fn cap_waits(&mut self, user: &Settings, warnings: &mut Vec<String>) {
         use crate::sinks::otlp::otlp_config::DEFAULT_TIMEOUT_MS;
         let caps = [
-            (
-                "deadline_ms",
-                &mut self.deadline_ms,
-                user.deadline_ms
-                    .unwrap_or(crate::watchdog::DEFAULT_DEADLINE_MS),
-            ),
-            (
-                "otlp.timeout_ms",
-                &mut self.otlp.timeout_ms,
-                user.otlp.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
-            ),
+            ("deadline_ms", crate::watchdog::DEFAULT_DEADLINE_MS),
+            ("otlp.timeout_ms", DEFAULT_TIMEOUT_MS),
         ];
-        for (key, value, cap) in caps {
-            if let Some(v) = value.filter(|v| *v > cap) {
+        for (key, default) in caps {
+            let cap = user.get::<u64>(key).unwrap_or(default);
+            if let Some(v) = self.get::<u64>(key).filter(|v| *v > cap) {
                 warnings.push(format!(
                     "{key} {v} in {PROJECT_FILE} is more than your own settings allow; {cap} is used (set it in your user config file or environment to allow more)"
                 ));
-                *value = Some(cap);
+                self.set(key, Value::Number(cap));
             }
         }
     }
 
     /// Relative paths in a file are relative to the project directory.
     fn anchored(mut self, project: &Path) -> Settings {
-        let anchor = |p: &mut Option<PathBuf>| {
-            if let Some(path) = p.as_mut().filter(|p| p.is_relative()) {
-                *path = project.join(&*path);
+        let anchor = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = project.join(&*p);
             }
         };
-        anchor(&mut self.events_dir);
-        anchor(&mut self.schemas_dir);
-        if let Some(roots) = self.transcript_roots.as_mut() {
-            for r in roots.iter_mut().filter(|r| r.is_relative()) {
-                *r = project.join(&*r);
+        for (_, value) in self.iter_mut() {
+            match value {
+                Value::Path(p) => anchor(p),
+                Value::Paths(ps) => ps.iter_mut().for_each(anchor),
+                _ => {}
             }
         }
         self
-    }
-
-    pub fn from_flags(g: &GlobalArgs) -> Settings {
-        Settings {
-            events_dir: g.events_dir.clone(),
-            schemas_dir: g.schemas_dir.clone(),
-            unknown_events: g.unknown_events,
-            ..Settings::default()
-        }
-    }
-
-    /// The OTLP flags of `publish` and `flush` as a layer.
-    pub fn with_otlp_flags(
-        mut self,
-        a: &crate::cli::OtlpArgs,
-        warnings: &mut Vec<String>,
-    ) -> Settings {
-        use crate::sinks::otlp::{Protocol, headers::Headers};
-        let o = &mut self.otlp;
-        o.endpoint = a.otlp_endpoint.clone();
-        o.protocol = a.otlp_protocol.as_deref().and_then(Protocol::parse);
-        if !a.otlp_headers.is_empty() {
-            o.headers = Some(Headers::from_pairs(
-                &a.otlp_headers,
-                "--otlp-header",
-                warnings,
-            ));
-        }
-        o.timeout_ms = a.otlp_timeout_ms;
-        if a.no_otlp {
-            o.enabled = Some(false);
-        }
-        self
-    }
-
-    /// The `EVENT_PUBLISHER_*` variables; unparsable values are reported.
-    pub fn from_env(env: &dyn Fn(&str) -> Option<String>, warnings: &mut Vec<String>) -> Settings {
-        let var = |k: &str| env(&format!("{ENV_PREFIX}{k}")).filter(|v| !v.is_empty());
-        let mut number = |k: &str| {
-            let v = var(k)?;
-            match v.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    warnings.push(format!(
-                        "{ENV_PREFIX}{k}={v:?} is not a whole number; ignored"
-                    ));
-                    None
-                }
-            }
-        };
-        let limits = LimitSettings {
-            max_payload_bytes: number("MAX_PAYLOAD_BYTES"),
-            max_marker_bytes: number("MAX_MARKER_BYTES"),
-            max_markers: number("MAX_MARKERS"),
-            max_transcript_bytes: number("MAX_TRANSCRIPT_BYTES"),
-        };
-        let deadline_ms = number("DEADLINE_MS");
-        let unknown_events = var("UNKNOWN_EVENTS").and_then(|v| match v.as_str() {
-            "reject" => Some(UnknownEvents::Reject),
-            "accept" => Some(UnknownEvents::Accept),
-            _ => {
-                warnings.push(format!(
-                    "{ENV_PREFIX}UNKNOWN_EVENTS={v:?} is not reject or accept; ignored"
-                ));
-                None
-            }
-        });
-        let feedback = var("FEEDBACK").and_then(|v| match parse_bool(&v) {
-            Some(b) => Some(b),
-            None => {
-                warnings.push(format!(
-                    "{ENV_PREFIX}FEEDBACK={v:?} is not true or false; ignored"
-                ));
-                None
-            }
-        });
-        let lifecycle = var("LIFECYCLE").and_then(|v| match parse_bool(&v) {
-            Some(b) => Some(b),
-            None => {
-                warnings.push(format!(
-                    "{ENV_PREFIX}LIFECYCLE={v:?} is not true or false; ignored"
-                ));
-                None
-            }
-        });
-        let redaction = var("REDACTION").and_then(|v| match parse_bool(&v) {
-            Some(b) => Some(b),
-            None => {
-                warnings.push(format!(
-                    "{ENV_PREFIX}REDACTION={v:?} is not on or off; ignored"
-                ));
-                None
-            }
-        });
-        Settings {
-            events_dir: var("EVENTS_DIR").map(PathBuf::from),
-            schemas_dir: var("SCHEMAS_DIR").map(PathBuf::from),
-            unknown_events,
-            feedback,
-            lifecycle,
-            transcript_roots: var("TRANSCRIPT_ROOTS").map(|v| std::env::split_paths(&v).collect()),
-            limits,
-            otlp: OtlpSettings::from_env(env, warnings),
-            deadline_ms,
-            redaction: RedactionSettings {
-                enabled: redaction,
-                ..RedactionSettings::default()
-            },
-            subscribers: Vec::new(),
-        }
     }
 
     /// Reads a config file; a missing file is an empty layer.
     pub fn from_file(path: &Path, warnings: &mut Vec<String>) -> Settings {
         match std::fs::read_to_string(path) {
-            Ok(text) => match serde_json::from_str::<Settings>(&text) {
+            Ok(text) => match Settings::from_json(&text) {
                 Ok(s) => s,
                 Err(e) => {
                     warnings.push(format!("config {}: {e}; file ignored", path.display()));
@@ -300,13 +114,65 @@ impl Settings {
             }
         }
     }
-}
 
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
+    /// Merges the trusted layers above the project file (flags, environment),
+    /// the project file, and the trusted layer below it (the user file),
+    /// so that OTLP headers only go with an endpoint from the same or a more
+    /// trusted layer: a signal whose endpoint comes from the project file
+    /// gets the project file's headers and no others. A cloned repository
+    /// can choose where its events go, never send the user's credentials
+    /// there.
+    fn merge_trusting(
+        above: Settings,
+        project: Settings,
+        below: Settings,
+        warnings: &mut Vec<String>,
+    ) -> Settings {
+        // The layer a signal's endpoint comes from (its own, else the generic one).
+        let from_project = |endpoint: &str| {
+            [endpoint, "otlp.endpoint"]
+                .iter()
+                .flat_map(|k| {
+                    [&above, &project, &below]
+                        .map(|l| l.is_set(k))
+                        .into_iter()
+                        .zip(0..)
+                })
+                .find(|(set, _)| *set)
+                .is_some_and(|(_, layer)| layer == 1)
+        };
+        let mut dropped = Vec::new();
+        let mut own = Vec::new();
+        for (signal, endpoint, headers) in [
+            ("logs", "otlp.logs_endpoint", "otlp.logs_headers"),
+            ("traces", "otlp.traces_endpoint", "otlp.traces_headers"),
+        ] {
+            if !from_project(endpoint) {
+                continue;
+            }
+            if [&above, &below]
+                .iter()
+                .any(|l| l.is_set(headers) || l.is_set("otlp.headers"))
+            {
+                dropped.push(signal);
+            }
+            let project_headers = project
+                .get::<Headers>(headers)
+                .or(project.get("otlp.headers"))
+                .unwrap_or_default();
+            own.push((headers, project_headers));
+        }
+        let mut merged = above.over(project).over(below);
+        for (key, headers) in own {
+            merged.set(key, Value::Headers(headers));
+        }
+        if !dropped.is_empty() {
+            warnings.push(format!(
+                "otlp: headers from your own settings are not sent to the {} endpoint set by the project file (a project file cannot send your credentials); set the endpoint in your own config file or environment to send them",
+                dropped.join(" and ")
+            ));
+        }
+        merged
     }
 }
 
@@ -413,7 +279,7 @@ impl Config {
         let mut project_file = Settings::from_file(&project.join(PROJECT_FILE), &mut warnings)
             .without_empty_dirs(PROJECT_FILE, &mut warnings)
             .anchored(&project);
-        let mut user_file = match &sources.user_file {
+        let user_file = match &sources.user_file {
             Some(f) => Settings::from_file(f, &mut warnings)
                 .without_empty_dirs("the user config file", &mut warnings)
                 .anchored(&project),
@@ -422,15 +288,7 @@ impl Config {
         project_file.cap_waits(&user_file, &mut warnings);
         // Layers are merged key by key, except that the OTLP headers of the
         // trusted layers never go with an endpoint the project file set.
-        let mut above = flags.over(env);
-        let otlp = OtlpSettings::merge_trusting(
-            std::mem::take(&mut above.otlp),
-            std::mem::take(&mut project_file.otlp),
-            std::mem::take(&mut user_file.otlp),
-            &mut warnings,
-        );
-        let mut s = above.over(project_file).over(user_file);
-        s.otlp = otlp;
+        let s = Settings::merge_trusting(flags.over(env), project_file, user_file, &mut warnings);
         let d = Limits::default();
         let home_roots = || {
             let dir = (sources.env)("CLAUDE_CONFIG_DIR")
@@ -439,28 +297,61 @@ impl Config {
                 .or_else(|| (sources.env)("HOME").map(|h| PathBuf::from(h).join(".claude")));
             dir.map(|d| vec![d.join("projects")]).unwrap_or_default()
         };
+        let otlp = OtlpSettings {
+            enabled: s.get("otlp.enabled"),
+            endpoint: s.get("otlp.endpoint"),
+            logs_endpoint: s.get("otlp.logs_endpoint"),
+            traces_endpoint: s.get("otlp.traces_endpoint"),
+            protocol: s.get("otlp.protocol"),
+            logs_protocol: s.get("otlp.logs_protocol"),
+            traces_protocol: s.get("otlp.traces_protocol"),
+            headers: s.get("otlp.headers"),
+            logs_headers: s.get("otlp.logs_headers"),
+            traces_headers: s.get("otlp.traces_headers"),
+            timeout_ms: s.get("otlp.timeout_ms"),
+            service_name: s.get("otlp.service_name"),
+            resource_attributes: s.get("otlp.resource_attributes"),
+            event_name_attribute: s.get("otlp.event_name_attribute"),
+            spool_max_bytes: s.get("otlp.spool_max_bytes"),
+            spool_max_files: s.get("otlp.spool_max_files"),
+            drain_max_files: s.get("otlp.drain_max_files"),
+        };
         Config {
-            events_dir: s.events_dir.unwrap_or_else(|| project.join(".events")),
-            schemas_dir: s.schemas_dir.unwrap_or_else(|| project.join("schemas")),
-            unknown_events: s.unknown_events.unwrap_or(UnknownEvents::Reject),
-            feedback: s.feedback.unwrap_or(true),
-            lifecycle: s.lifecycle.unwrap_or(true),
-            transcript_roots: s.transcript_roots.unwrap_or_else(home_roots),
+            events_dir: s
+                .get("events_dir")
+                .unwrap_or_else(|| project.join(".events")),
+            schemas_dir: s
+                .get("schemas_dir")
+                .unwrap_or_else(|| project.join("schemas")),
+            unknown_events: match s.get::<String>("unknown_events").as_deref() {
+                Some("accept") => UnknownEvents::Accept,
+                _ => UnknownEvents::Reject,
+            },
+            feedback: s.get("feedback").unwrap_or(true),
+            lifecycle: s.get("lifecycle").unwrap_or(true),
+            transcript_roots: s.get("transcript_roots").unwrap_or_else(home_roots),
             limits: Limits {
-                max_payload_bytes: s.limits.max_payload_bytes.unwrap_or(d.max_payload_bytes),
-                max_marker_bytes: s.limits.max_marker_bytes.unwrap_or(d.max_marker_bytes),
-                max_markers: s.limits.max_markers.unwrap_or(d.max_markers),
+                max_payload_bytes: s
+                    .get("limits.max_payload_bytes")
+                    .unwrap_or(d.max_payload_bytes),
+                max_marker_bytes: s
+                    .get("limits.max_marker_bytes")
+                    .unwrap_or(d.max_marker_bytes),
+                max_markers: s.get("limits.max_markers").unwrap_or(d.max_markers),
                 max_transcript_bytes: s
-                    .limits
-                    .max_transcript_bytes
+                    .get("limits.max_transcript_bytes")
                     .unwrap_or(d.max_transcript_bytes),
             },
-            otlp: OtlpConfig::resolve(s.otlp, &mut warnings),
-            redaction: s.redaction,
+            otlp: OtlpConfig::resolve(otlp, &mut warnings),
+            redaction: RedactionSettings {
+                enabled: s.get("redaction.enabled"),
+                patterns: s.get("redaction.patterns").unwrap_or_default(),
+                attributes: s.get("redaction.attributes").unwrap_or_default(),
+            },
             deadline_ms: s
-                .deadline_ms
+                .get("deadline_ms")
                 .unwrap_or(crate::watchdog::DEFAULT_DEADLINE_MS),
-            subscribers: s.subscribers,
+            subscribers: s.get("subscribers").unwrap_or_default(),
             project_dir: project,
             warnings,
         }
@@ -497,10 +388,8 @@ mod tests {
         ]
         .into();
         let env = |k: &str| vars.get(k).map(|v| v.to_string());
-        let flags = Settings {
-            events_dir: Some("/from-flag".into()),
-            ..Settings::default()
-        };
+        let mut flags = Settings::default();
+        flags.set("events_dir", Value::Path("/from-flag".into()));
         let c = Config::resolve(flags, project.clone(), &sources(&env, Some(user.clone())));
         assert_eq!(c.events_dir, PathBuf::from("/from-flag"));
         assert_eq!(c.schemas_dir, project.join("s-project"));
@@ -595,6 +484,41 @@ mod tests {
         let env = |k: &str| (k == "EVENT_PUBLISHER_DEADLINE_MS").then(|| "700000".to_string());
         let c = Config::resolve(Settings::default(), project, &sources(&env, None));
         assert_eq!(c.deadline_ms, 700000);
+    }
+
+    #[test]
+    fn the_table_shows_the_defaults() {
+        use crate::sinks::otlp::otlp_config as otlp;
+        let dir = tempfile::tempdir().unwrap();
+        let none = |_: &str| None;
+        let c = Config::resolve(
+            Settings::default(),
+            dir.path().into(),
+            &sources(&none, None),
+        );
+        let shown = |key: &str| {
+            let text = Setting::of(key).default;
+            match text.strip_suffix(" MiB") {
+                Some(n) => n.parse::<u64>().unwrap() << 20,
+                None => text.replace(',', "").parse().unwrap(),
+            }
+        };
+        let l = &c.limits;
+        assert_eq!(shown("limits.max_payload_bytes"), l.max_payload_bytes);
+        assert_eq!(shown("limits.max_marker_bytes"), l.max_marker_bytes);
+        assert_eq!(shown("limits.max_markers"), l.max_markers);
+        assert_eq!(shown("limits.max_transcript_bytes"), l.max_transcript_bytes);
+        assert_eq!(shown("deadline_ms"), c.deadline_ms);
+        assert_eq!(shown("otlp.timeout_ms"), otlp::DEFAULT_TIMEOUT_MS);
+        assert_eq!(shown("otlp.spool_max_bytes"), otlp::DEFAULT_SPOOL_MAX_BYTES);
+        assert_eq!(shown("otlp.spool_max_files"), otlp::DEFAULT_SPOOL_MAX_FILES);
+        assert_eq!(shown("otlp.drain_max_files"), otlp::DEFAULT_DRAIN_MAX_FILES);
+        assert_eq!(
+            Setting::of("otlp.service_name").default,
+            format!("`{}`", otlp::DEFAULT_SERVICE_NAME)
+        );
+        assert_eq!(c.unknown_events, UnknownEvents::Reject);
+        assert_eq!(Setting::of("unknown_events").default, "`reject`");
     }
 
     #[test]
