@@ -5,11 +5,13 @@
 //! `input` (hook payload, transcript) → `extract` (markers) → `validate`
 //! (JSON Schemas) → `enrich` (ids, trace context, records) → `sinks` (fs,
 //! otlp), with `redact` between validation and enrichment; `watchdog` bounds
-//! a hook call's time. `pipeline` runs the stages; `commands` holds one
+//! a hook call's time. `pipeline` runs the stages; `app` holds the use
+//! cases (`publish`, `replay`); `commands` holds one
 //! module per subcommand; `cli` parses and `config` resolves the settings.
 //! `bus` acts on stored events: `emit`, subscribers and their dispatcher.
 
 mod analysis;
+mod app;
 mod bus;
 mod cli;
 mod commands;

@@ -1,7 +1,8 @@
 //! A session as a tree: its agent runs (the main agent and each subagent
 //! run, one span each) with their type, start and duration, and under each
 //! run its events in time order, with their offset from the run's start.
-//! Used by `trace` and by `serve`'s session view.
+//! Used by `trace` and by `serve`'s session view; `latest_session` is the
+//! session `trace` shows when given no id.
 //!
 //! With the lifecycle records, a run lasts from its `subagentStarted` to its
 //! `subagentStopped` record (a run that started and has no stop is marked
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use crate::enrich::Record;
 use crate::enrich::enricher::{format_time, parse_time};
-use crate::store::{Found, Kind};
+use crate::store::{EventsDir, Filter, Found, Kind, Order, Scan, Scope};
 
 #[derive(Debug, Serialize)]
 pub struct SessionTree {
@@ -68,6 +69,26 @@ fn lifecycle_time(events: &[Found], name: &str) -> Option<DateTime<Utc>> {
         .iter()
         .find(|f| f.kind == Kind::Valid && f.record.name.as_deref() == Some(name))
         .map(|f| time(&f.record))
+}
+
+/// The session (else trace) id of the newest event.
+pub fn latest_session(dir: &EventsDir, filter: &Filter, scope: Scope) -> Option<String> {
+    let newest = scope
+        .kinds()
+        .iter()
+        .filter_map(|k| {
+            let one = match k {
+                Kind::Valid => Scope::Valid,
+                Kind::Invalid => Scope::Invalid,
+            };
+            let mut scan = Scan::new(dir, filter, one, Order::NewestFirst);
+            let f = scan.next();
+            scan.finish();
+            f
+        })
+        .max_by(|a, b| a.file.compact_time().cmp(b.file.compact_time()))?;
+    let r = newest.record;
+    Some(r.source.session_id.unwrap_or(r.trace_id))
 }
 
 /// Groups records by trace, then by run, each in time order.

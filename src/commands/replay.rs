@@ -18,19 +18,15 @@
 //! longer in the id index.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::publish;
 use super::reading::say;
+use crate::app::Publisher;
+use crate::app::replay::transcripts;
 use crate::cli::{GlobalArgs, ReplayArgs};
 use crate::config::{self, Config, Sources};
-use crate::enrich::Span;
-use crate::enrich::enricher::parse_time;
 use crate::exit_code::ExitCode;
-use crate::input::{Source, transcript};
-use crate::sinks::otlp;
 use crate::view::Progress;
 
 /// What a replay did.
@@ -52,67 +48,30 @@ pub struct Summary {
 }
 
 pub fn run(global: &GlobalArgs, args: &ReplayArgs) -> ExitCode {
-    let mut config = resolve(global, args);
-    // A replay is one long run: the hook's per-call marker cap is not for it.
-    config.limits.max_markers = u64::MAX;
+    let config = resolve(global, args);
     let mut summary = Summary::default();
-    let files = transcripts(&args.paths, &mut summary.unreadable);
+    let files = transcripts(&args.paths, &mut summary.unreadable, &mut say);
     let total: u64 = files.iter().map(|(_, size)| size).sum();
     let mut progress = Progress::new(
         "replay",
         total,
         !args.quiet && std::io::stderr().is_terminal(),
     );
-    let limits = transcript::ReadLimits {
-        max_bytes: u64::MAX,
-        max_line_bytes: config.limits.max_marker_bytes.max(1 << 20) as usize * 4,
-    };
-    let mut pipeline = publish::pipeline(&config);
-    pipeline.keep_new_records(config.otlp.is_some());
+    let mut publisher = Publisher::for_replay(&config);
     for (path, size) in &files {
-        let base = base_source(path);
-        match transcript::read(path, &[], &limits, &base) {
-            Ok(t) => {
+        match publisher.replay(path, &mut |m| progress_say(&progress, m)) {
+            Some(r) => {
                 summary.files += 1;
-                summary.bytes += t.bytes;
-                for w in &t.warnings {
-                    progress_say(&progress, w);
-                }
-                pipeline.begin_sighting();
-                for e in &t.entries {
-                    pipeline.process(&e.text);
-                }
-                if config.otlp.is_some() {
-                    let spans: Vec<Span> = run_span(path, &base, &t).into_iter().collect();
-                    let outcome = otlp::export(
-                        config.otlp.as_ref(),
-                        &config.events_dir,
-                        &config.redaction,
-                        &pipeline.report.new_records,
-                        &spans,
-                    );
-                    summary.otlp_events += outcome.sent_events;
-                    summary.otlp_spans += outcome.sent_spans;
-                    for m in &outcome.messages {
-                        progress_say(&progress, m);
-                    }
-                }
+                summary.bytes += r.bytes;
+                summary.otlp_events += r.otlp_events;
+                summary.otlp_spans += r.otlp_spans;
             }
-            Err(e) => {
-                summary.unreadable += 1;
-                progress_say(&progress, e.message());
-            }
-        }
-        pipeline.forget_seen();
-        pipeline.report.rejected.clear();
-        pipeline.report.new_records.clear();
-        for e in pipeline.report.errors.drain(..) {
-            progress_say(&progress, &e);
+            None => summary.unreadable += 1,
         }
         progress.advance(*size);
     }
     progress.finish();
-    let report = pipeline.finish();
+    let report = publisher.finish();
     for e in &report.errors {
         say(e);
     }
@@ -151,39 +110,6 @@ fn resolve(global: &GlobalArgs, args: &ReplayArgs) -> Config {
     config
 }
 
-/// The span of the run a subagent transcript records, as SubagentStop
-/// gives it: from its first to its last conversation line.
-fn run_span(path: &Path, base: &Source, t: &transcript::Transcript) -> Option<Span> {
-    base.agent_id.as_ref()?;
-    let start = parse_time(t.first_timestamp.as_deref()?)?;
-    let end = parse_time(t.last_timestamp.as_deref()?)?;
-    let mut source = base.clone();
-    // The lines know the session better than the path does.
-    if let Some(s) = t
-        .entries
-        .iter()
-        .find_map(|e| e.text.source.session_id.clone())
-    {
-        source.session_id = Some(s);
-    }
-    source.agent_type = t
-        .entries
-        .iter()
-        .find_map(|e| e.text.source.agent_type.clone())
-        .or_else(|| meta_agent_type(path));
-    source.tool_use_id = t.launched_by.clone();
-    source.tool_name = t.launched_by.as_ref().map(|_| "Agent".to_string());
-    Span::agent_run(&source, t.model.as_deref(), start, end)
-}
-
-/// `agentType` from the `agent-<id>.meta.json` beside a subagent transcript.
-fn meta_agent_type(path: &Path) -> Option<String> {
-    let meta = path.with_extension("meta.json");
-    let text = std::fs::read_to_string(meta).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(v.get("agentType")?.as_str()?.to_string())
-}
-
 fn text(s: &Summary, config: &Config) -> String {
     let events_dir = &config.events_dir;
     let plural =
@@ -217,94 +143,4 @@ fn text(s: &Summary, config: &Config) -> String {
 fn progress_say(progress: &Progress, message: &str) {
     progress.finish();
     say(message);
-}
-
-/// The transcripts under `paths`, with their sizes, in path order: files
-/// as named, and every `*.jsonl` below a directory (symlinks inside a tree
-/// are not followed).
-fn transcripts(paths: &[PathBuf], unreadable: &mut usize) -> Vec<(PathBuf, u64)> {
-    let mut out = Vec::new();
-    for p in paths {
-        match std::fs::metadata(p) {
-            Ok(m) if m.is_dir() => walk(p, &mut out, unreadable),
-            Ok(m) => out.push((p.clone(), m.len())),
-            Err(e) => {
-                *unreadable += 1;
-                say(&format!("{}: {e}", p.display()));
-            }
-        }
-    }
-    out.sort();
-    out.dedup_by(|a, b| a.0 == b.0);
-    out
-}
-
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>, unreadable: &mut usize) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            *unreadable += 1;
-            say(&format!("{}: {e}", dir.display()));
-            return;
-        }
-    };
-    for e in entries.flatten() {
-        let Ok(kind) = e.file_type() else { continue };
-        let path = e.path();
-        if kind.is_dir() {
-            walk(&path, out, unreadable);
-        } else if kind.is_file() && path.extension().is_some_and(|x| x == "jsonl") {
-            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push((path, size));
-        }
-    }
-}
-
-/// What a transcript's path says about it: `<session>.jsonl` is a main
-/// transcript; `<session>/subagents/agent-<id>.jsonl` is subagent `<id>`'s
-/// (as SubagentStop names it). The lines' own `sessionId`/`agentId` win.
-pub fn base_source(path: &Path) -> Source {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    let parent = path.parent();
-    let in_subagents = parent
-        .and_then(|p| p.file_name())
-        .is_some_and(|n| n == "subagents");
-    match stem.strip_prefix("agent-") {
-        Some(agent) if !agent.is_empty() => {
-            let session_dir = parent.filter(|_| in_subagents).and_then(Path::parent);
-            Source {
-                agent_id: Some(agent.to_string()),
-                session_id: session_dir
-                    .and_then(|d| d.file_name())
-                    .and_then(|n| n.to_str())
-                    .map(str::to_string),
-                transcript_path: session_dir.map(|d| format!("{}.jsonl", d.display())),
-                ..Source::default()
-            }
-        }
-        _ => Source {
-            session_id: Some(stem.to_string()).filter(|s| !s.is_empty()),
-            transcript_path: Some(path.display().to_string()),
-            ..Source::default()
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_name_the_session_and_agent() {
-        let s = base_source(Path::new("/p/-x/abc/subagents/agent-a123.jsonl"));
-        assert_eq!(s.agent_id.as_deref(), Some("a123"));
-        assert_eq!(s.session_id.as_deref(), Some("abc"));
-        assert_eq!(s.transcript_path.as_deref(), Some("/p/-x/abc.jsonl"));
-        let m = base_source(Path::new("/p/-x/abc.jsonl"));
-        assert_eq!(m.agent_id, None);
-        assert_eq!(m.session_id.as_deref(), Some("abc"));
-    }
 }

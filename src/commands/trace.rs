@@ -12,10 +12,10 @@
 use std::io::Write;
 
 use super::reading::{self, say};
-use crate::analysis::trace::{SessionTree, belongs, build};
+use crate::analysis::trace::{SessionTree, belongs, build, latest_session};
 use crate::cli::{GlobalArgs, TraceArgs};
 use crate::exit_code::ExitCode;
-use crate::store::{EventsDir, Filter, Found, Kind, Order, Scan, Scope};
+use crate::store::{Found, Order, Scan, Scope};
 use crate::view::style::Paint;
 use crate::view::{Format, JsonOut, Style, attributes_text, duration_text, errors_text, table};
 
@@ -62,26 +62,6 @@ pub fn run(global: &GlobalArgs, args: &TraceArgs) -> ExitCode {
         out.flush()
     })();
     reading::written(result)
-}
-
-/// The session (else trace) id of the newest event.
-fn latest_session(dir: &EventsDir, filter: &Filter, scope: Scope) -> Option<String> {
-    let newest = scope
-        .kinds()
-        .iter()
-        .filter_map(|k| {
-            let one = match k {
-                Kind::Valid => Scope::Valid,
-                Kind::Invalid => Scope::Invalid,
-            };
-            let mut scan = Scan::new(dir, filter, one, Order::NewestFirst);
-            let f = scan.next();
-            scan.finish();
-            f
-        })
-        .max_by(|a, b| a.file.compact_time().cmp(b.file.compact_time()))?;
-    let r = newest.record;
-    Some(r.source.session_id.unwrap_or(r.trace_id))
 }
 
 fn text(t: &SessionTree, style: &Style, width: Option<usize>) -> String {

@@ -1,0 +1,16 @@
+//! The application layer: the use cases the commands run, over the
+//! pipeline, the store and the sinks. `publisher` stores events from a hook
+//! call (`publish`) or from transcripts (`replay`, whose transcript
+//! discovery is in `replay`). Nothing here prints: messages go to the
+//! caller's `Say` as they happen, and outcomes are returned for the command
+//! to render.
+
+pub mod publisher;
+pub mod replay;
+
+pub use publisher::{HookCall, Publisher};
+
+/// Where a use case's messages go, one line each, as they happen: a hook
+/// may be ended by its deadline at any point, and what it said by then
+/// must have been said.
+pub type Say<'a> = &'a mut dyn FnMut(&str);
