@@ -1,9 +1,11 @@
 //! The integration tests: one crate (one link step), one module per
-//! command or concern, all driving the real binary through `test::Test`.
+//! command or concern, driving the real binary through `test::Test`
+//! (`architecture` reads the source instead).
 
 mod test;
 
 mod agent;
+mod architecture;
 mod bad_input;
 mod bus;
 mod check;
