@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use super::state::StateDir;
 use super::subscriber::Subscribers;
-use crate::config::{Config, parse_bool};
+use crate::config::Config;
 use crate::enrich::Record;
 
 /// How long a started dispatcher waits with nothing to do before it ends.
@@ -38,11 +38,7 @@ pub fn prepare(config: &Config, warnings: &mut Vec<String>) -> Option<Subscriber
 /// Starts a detached dispatcher when one of `new` is for a subscriber and
 /// none runs. Returns what went wrong, if anything.
 pub fn kick(config: &Config, subs: &Subscribers, new: &[Record]) -> Option<String> {
-    let off = std::env::var("EVENT_PUBLISHER_AUTO_DISPATCH")
-        .ok()
-        .and_then(|v| parse_bool(&v))
-        == Some(false);
-    if off || !new.iter().any(|r| subs.any_on(r)) {
+    if !config.auto_dispatch || !new.iter().any(|r| subs.any_on(r)) {
         return None;
     }
     if StateDir::new(&config.events_dir).is_locked() {

@@ -29,7 +29,7 @@ mod layer;
 pub mod table;
 
 pub use layer::{Given, Settings, Value};
-pub use table::{FlagGroup, Kind, SETTINGS, Setting, parse_bool};
+pub use table::{FlagGroup, Kind, SETTINGS, Setting};
 
 use crate::redact::RedactionSettings;
 use crate::sinks::otlp::headers::Headers;
@@ -212,6 +212,8 @@ pub struct Config {
     pub otlp: Option<OtlpConfig>,
     pub redaction: RedactionSettings,
     pub deadline_ms: u64,
+    /// `publish` and `emit` start a dispatcher for new events of subscribers.
+    pub auto_dispatch: bool,
     /// The subscribers as written in the files (see `bus::Subscribers`).
     pub subscribers: Vec<serde_json::Value>,
     /// Problems met while resolving (bad files, bad values), one line each.
@@ -329,6 +331,7 @@ impl Config {
             },
             feedback: s.get("feedback").unwrap_or(true),
             lifecycle: s.get("lifecycle").unwrap_or(true),
+            auto_dispatch: s.get("auto_dispatch").unwrap_or(true),
             transcript_roots: s.get("transcript_roots").unwrap_or_else(home_roots),
             limits: Limits {
                 max_payload_bytes: s

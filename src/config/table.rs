@@ -548,6 +548,13 @@ pub static SETTINGS: &[Setting] = &[
             "The event bus's subscribers (see `bus::subscriber`)",
         )
     },
+    row(
+        "auto_dispatch",
+        Kind::Bool,
+        &["EVENT_PUBLISHER_AUTO_DISPATCH"],
+        "`true`",
+        "`publish` and `emit` start a dispatcher when a new event is for a subscriber",
+    ),
 ];
 
 #[cfg(test)]
