@@ -93,12 +93,17 @@ impl Pipeline {
         self.occurrences.clear();
     }
 
-    /// Forgets the ids this run has seen, so that a long run (`replay` of
-    /// many transcripts) holds no memory per event. Nothing is stored
-    /// twice: the sink still finds every id already stored.
-    pub fn forget_seen(&mut self) {
+    /// Forgets what this run holds per event (the ids seen, the rejected
+    /// and the new records) and hands over the problems met so far, so
+    /// that a long run (`replay` of many transcripts) holds no memory per
+    /// event. Nothing is stored twice: the sink still finds every id
+    /// already stored. The counts stay.
+    pub fn forget(&mut self) -> Vec<String> {
         self.seen.clear();
         self.seen.shrink_to(1024);
+        self.report.rejected.clear();
+        self.report.new_records.clear();
+        std::mem::take(&mut self.report.errors)
     }
 
     pub fn scanner(&self) -> &Scanner {

@@ -324,11 +324,7 @@ impl<'c> Publisher<'c> {
                 None
             }
         };
-        self.pipeline.forget_seen();
-        let report = &mut self.pipeline.report;
-        report.rejected.clear();
-        report.new_records.clear();
-        for e in report.errors.drain(..) {
+        for e in self.pipeline.forget() {
             say(&e);
         }
         replayed

@@ -12,6 +12,7 @@ pub mod autostart;
 pub mod dispatcher;
 pub mod emitter;
 pub mod exec;
+pub mod run;
 pub mod state;
 pub mod subscriber;
 pub mod template;

@@ -14,7 +14,7 @@
 //! through a symlink: a cloned repository's `.events/` may hold anything.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -78,10 +78,6 @@ impl StateDir {
             events: events.to_path_buf(),
             root: events.join(DISPATCH),
         }
-    }
-
-    pub fn events(&self) -> &Path {
-        &self.events
     }
 
     fn sub_dir(&self, name: &str) -> PathBuf {
@@ -243,6 +239,18 @@ impl StateDir {
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The process id the lock's holder wrote, when it can be read.
+    pub fn lock_holder(&self) -> Option<u32> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(self.root.join("lock"))
+            .ok()?;
+        let mut text = String::new();
+        (&file).take(32).read_to_string(&mut text).ok()?;
+        text.trim().parse().ok()
     }
 
     /// Whether a dispatcher holds the lock now (without creating anything

@@ -13,13 +13,18 @@ use crate::store::{EventsDir, Filter};
 
 /// The resolved settings; their warnings go to stderr.
 pub fn config(global: &GlobalArgs) -> Config {
-    let sources = Sources::process();
-    let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
-    let config = Config::resolve(global.settings(), project, &sources);
+    let config = config_quietly(global);
     for w in &config.warnings {
         say(w);
     }
     config
+}
+
+/// The resolved settings, their warnings kept in `Config::warnings`.
+pub fn config_quietly(global: &GlobalArgs) -> Config {
+    let sources = Sources::process();
+    let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
+    Config::resolve(global.settings(), project, &sources)
 }
 
 /// The events directory, or the exit code to end with: success when there
