@@ -1,6 +1,6 @@
 //! Opening and creating the directories below the events directory for
-//! writers (the fs sink, transcript cursors): each one relative to its
-//! parent's descriptor and never through a symlink. Readers use
+//! writers (the fs sink, transcript cursors, the OTLP spool): each one
+//! relative to its parent's descriptor and never through a symlink. Readers use
 //! `store::reader`, which never creates anything.
 
 use std::os::fd::{AsFd, OwnedFd};

@@ -24,7 +24,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,11 +34,15 @@ use rustix::io::Errno;
 use super::protocol::Signal;
 use super::spool_state::SpoolState;
 use crate::error::{Context, Error, Result};
+use crate::store::dirs::{dir_error, open_dir};
 
 pub const SPOOL_DIR: &str = crate::store::layout::SPOOL;
 pub const REJECTED: &str = "rejected";
 pub const DROPPED: &str = "dropped.jsonl";
 const SPANS: &str = "spans";
+/// The spool and its folders are the user's alone: they hold requests
+/// with the events' contents.
+const SPOOL_MODE: Mode = Mode::from_raw_mode(0o700);
 const STATE: &str = "state.json";
 const LOCK: &str = ".lock";
 const TEMP_PREFIX: &str = ".tmp-";
@@ -117,8 +121,8 @@ impl Spool {
             Mode::empty(),
         )
         .with_context(|| format!("opening {}", parent.display()))?;
-        let events = open_dir(&parent_fd, name, true).map_err(|e| dir_error(e, &shown))?;
-        let dir = open_dir(&events, SPOOL_DIR, true).map_err(|e| dir_error(e, &shown))?;
+        let events = open_dir(&parent_fd, name, SPOOL_MODE).map_err(|e| dir_error(e, &shown))?;
+        let dir = open_dir(&events, SPOOL_DIR, SPOOL_MODE).map_err(|e| dir_error(e, &shown))?;
         Ok(Spool { path, dir })
     }
 
@@ -254,7 +258,7 @@ impl Spool {
 
     /// Sets a refused request aside in `rejected/`.
     pub fn reject(&self, e: &Entry) -> Result<()> {
-        let rejected = open_dir(&self.dir, REJECTED, true)
+        let rejected = open_dir(&self.dir, REJECTED, SPOOL_MODE)
             .map_err(|err| dir_error(err, &format!("{}/{REJECTED}", self.path.display())))?;
         rustix::fs::renameat(&self.dir, e.name.as_str(), &rejected, e.name.as_str())
             .with_context(|| format!("moving {} to {REJECTED}/", e.name))?;
@@ -402,7 +406,7 @@ impl Spool {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(false);
         }
-        let spans = open_dir(&self.dir, SPANS, true)
+        let spans = open_dir(&self.dir, SPANS, SPOOL_MODE)
             .map_err(|e| dir_error(e, &format!("{}/{SPANS}", self.path.display())))?;
         match rustix::fs::openat(
             &spans,
@@ -465,34 +469,6 @@ impl Spool {
             }
         }
         removed
-    }
-}
-
-fn open_dir<P: rustix::path::Arg + Copy>(
-    parent: impl AsFd,
-    name: P,
-    create: bool,
-) -> rustix::io::Result<OwnedFd> {
-    if create {
-        match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    rustix::fs::openat(
-        &parent,
-        name,
-        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-}
-
-fn dir_error(e: Errno, shown: &str) -> Error {
-    match e {
-        Errno::LOOP | Errno::NOTDIR => Error::new(format!(
-            "{shown} is a symlink or not a directory; refusing to use it"
-        )),
-        e => Error::from(e).context(shown),
     }
 }
 
