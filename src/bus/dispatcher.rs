@@ -564,14 +564,14 @@ fn backoff(sub: &Subscriber, attempt: u32) -> Duration {
 pub fn retry_dead(ctx: &Ctx, sub: &Subscriber, opts: &Options) -> (usize, usize) {
     let mut worker = Worker::new(ctx, sub, opts);
     let (mut ok, mut left) = (0, 0);
-    for (path, mut letter) in ctx.states.dead_letters(&sub.name) {
+    for mut letter in ctx.states.dead_letters(&sub.name) {
         if worker.out_of_time() {
             left += 1;
             continue;
         }
         match worker.deliver_one(&letter.record) {
             Finish::Delivered { .. } => {
-                let _ = std::fs::remove_file(&path);
+                ctx.states.remove_dead(&sub.name, &letter);
                 ok += 1;
             }
             Finish::Dead { why, attempts } => {

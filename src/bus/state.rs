@@ -13,10 +13,15 @@
 //! again at the first event it had not finished. No path here is followed
 //! through a symlink: a cloned repository's `.events/` may hold anything.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +29,7 @@ use crate::enrich::Record;
 use crate::enrich::enricher::format_time;
 use crate::store::follow::{Follower, Position};
 use crate::store::layout::DISPATCH;
+use crate::store::{dirs, reader};
 
 /// One subscriber's durable state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -65,87 +71,94 @@ pub struct DeadLetter {
     pub record: Record,
 }
 
-/// `.events/.dispatch/`.
+/// `.events/.dispatch/`. Every file in it is opened relative to its
+/// folder's descriptor, each folder opened from the events directory down
+/// through `store::dirs` (writers) or `store::reader` (readers): never
+/// through a symlink, whatever a cloned repository planted.
 #[derive(Clone, Debug)]
 pub struct StateDir {
     events: PathBuf,
-    root: PathBuf,
 }
+
+/// The name of a subscriber's state file, and of its dead letters' folder.
+const STATE: &str = "state.json";
+const DEAD: &str = "dead";
+const DISABLED: &str = "disabled";
+const LOCK: &str = "lock";
 
 impl StateDir {
     pub fn new(events: &Path) -> StateDir {
         StateDir {
             events: events.to_path_buf(),
-            root: events.join(DISPATCH),
         }
     }
 
-    fn sub_dir(&self, name: &str) -> PathBuf {
-        self.root.join(name)
+    /// Opens, creating them, `.dispatch/` and the folders `parts` below it.
+    fn create_dir(&self, parts: &[&str]) -> std::io::Result<OwnedFd> {
+        let (root, mode) = dirs::open_root(&self.events).map_err(std::io::Error::other)?;
+        let mut fd =
+            dirs::open_dir(&root, DISPATCH, mode).map_err(|e| self.refused(e, DISPATCH))?;
+        let mut shown = DISPATCH.to_string();
+        for part in parts {
+            shown = format!("{shown}/{part}");
+            fd = dirs::open_dir(&fd, *part, mode).map_err(|e| self.refused(e, &shown))?;
+        }
+        Ok(fd)
     }
 
-    /// Creates `dir` (below the events directory) and refuses any part of
-    /// it that is a symlink or not a directory.
-    fn ensure(&self, dir: &Path) -> std::io::Result<()> {
-        let mut at = self.events.clone();
-        let parts = dir.strip_prefix(&self.events).unwrap_or(dir).components();
-        for part in std::iter::once(None).chain(parts.map(Some)) {
-            if let Some(part) = part {
-                at.push(part);
-            }
-            match std::fs::symlink_metadata(&at) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    return Err(std::io::Error::other(format!(
-                        "{} is a symlink or not a directory; refusing to write through it",
-                        at.display()
-                    )));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    match std::fs::create_dir(&at) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+    /// Opens `.dispatch/` and the folders `parts` below it when they are
+    /// there; creates nothing.
+    fn existing_dir(&self, parts: &[&str]) -> Option<OwnedFd> {
+        let root = reader::open_root(&self.events).ok()??;
+        let rel = std::iter::once(DISPATCH)
+            .chain(parts.iter().copied())
+            .collect::<Vec<_>>()
+            .join("/");
+        reader::open_dir(&root, rel).ok()
+    }
+
+    fn refused(&self, e: rustix::io::Errno, rel: &str) -> std::io::Error {
+        let shown = self.events.join(rel).display().to_string();
+        std::io::Error::other(dirs::dir_error(e, &shown).to_string())
+    }
+
+    fn read(&self, parts: &[&str], name: &str) -> Option<Vec<u8>> {
+        let dir = self.existing_dir(parts)?;
+        let mut buf = Vec::new();
+        reader::read_record(&dir, name, &mut buf).ok()?;
+        Some(buf)
     }
 
     pub fn load(&self, name: &str) -> Option<State> {
-        let path = self.sub_dir(name).join("state.json");
-        let bytes = read_capped(&path, 1 << 20).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        serde_json::from_slice(&self.read(&[name], STATE)?).ok()
     }
 
     /// Replaces the state whole (a temp file renamed over it).
     pub fn save(&self, name: &str, state: &State) -> std::io::Result<()> {
-        let dir = self.sub_dir(name);
-        self.ensure(&dir)?;
-        let tmp = dir.join(format!(".state-{}.tmp", std::process::id()));
-        write_new(&tmp, &serde_json::to_vec_pretty(state)?)?;
-        std::fs::rename(&tmp, dir.join("state.json"))
+        let dir = self.create_dir(&[name])?;
+        let tmp = format!(".state-{}.tmp", std::process::id());
+        write_new(&dir, &tmp, &serde_json::to_vec_pretty(state)?)?;
+        Ok(rustix::fs::renameat(&dir, tmp.as_str(), &dir, STATE)?)
     }
 
     /// Creates the state of a subscriber seen for the first time, its
     /// cursor at `from`; leaves an existing state alone. True when created.
     pub fn create(&self, name: &str, state: &State) -> std::io::Result<bool> {
-        let dir = self.sub_dir(name);
-        if dir.join("state.json").exists() {
-            return Ok(false);
-        }
-        self.ensure(&dir)?;
-        let tmp = dir.join(format!(".new-{}.tmp", std::process::id()));
-        write_new(&tmp, &serde_json::to_vec_pretty(state)?)?;
-        let r = std::fs::hard_link(&tmp, dir.join("state.json"));
-        let _ = std::fs::remove_file(&tmp);
-        match r {
+        let dir = self.create_dir(&[name])?;
+        let tmp = format!(".new-{}.tmp", std::process::id());
+        write_new(&dir, &tmp, &serde_json::to_vec_pretty(state)?)?;
+        let linked = rustix::fs::linkat(&dir, tmp.as_str(), &dir, STATE, AtFlags::empty());
+        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
+        match linked {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
+            Err(Errno::EXIST) => Ok(false),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    fn has_state(&self, name: &str) -> bool {
+        self.existing_dir(&[name])
+            .is_some_and(|dir| rustix::fs::statat(&dir, STATE, AtFlags::SYMLINK_NOFOLLOW).is_ok())
     }
 
     /// The state of each subscriber not seen before, its cursor at the end
@@ -154,7 +167,7 @@ impl StateDir {
         let mut warnings = Vec::new();
         let mut now: Option<Position> = None;
         for name in names {
-            if self.sub_dir(name).join("state.json").exists() {
+            if self.has_state(name) {
                 continue;
             }
             let cursor = *now.get_or_insert_with(|| Follower::from_now(&self.events).position());
@@ -172,82 +185,110 @@ impl StateDir {
 
     /// Why the subscriber is disabled, if it is.
     pub fn disabled(&self, name: &str) -> Option<String> {
-        let bytes = read_capped(&self.sub_dir(name).join("disabled"), 4096).ok()?;
-        Some(String::from_utf8_lossy(&bytes).trim().to_string())
+        let bytes = self.read(&[name], DISABLED)?;
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
+        Some(text.trim().to_string())
     }
 
     pub fn disable(&self, name: &str, why: &str) -> std::io::Result<()> {
-        let dir = self.sub_dir(name);
-        self.ensure(&dir)?;
-        let tmp = dir.join(format!(".disabled-{}.tmp", std::process::id()));
-        write_new(&tmp, format!("{}\n", super::one_line(why, 300)).as_bytes())?;
-        std::fs::rename(&tmp, dir.join("disabled"))
+        let dir = self.create_dir(&[name])?;
+        let tmp = format!(".disabled-{}.tmp", std::process::id());
+        write_new(
+            &dir,
+            &tmp,
+            format!("{}\n", super::one_line(why, 300)).as_bytes(),
+        )?;
+        Ok(rustix::fs::renameat(&dir, tmp.as_str(), &dir, DISABLED)?)
     }
 
     /// True when it was disabled.
     pub fn enable(&self, name: &str) -> std::io::Result<bool> {
-        match std::fs::remove_file(self.sub_dir(name).join("disabled")) {
+        let Some(dir) = self.existing_dir(&[name]) else {
+            return Ok(false);
+        };
+        match rustix::fs::unlinkat(&dir, DISABLED, AtFlags::empty()) {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
     pub fn add_dead(&self, letter: &DeadLetter) -> std::io::Result<()> {
-        let dir = self.sub_dir(&letter.subscriber).join("dead");
-        self.ensure(&dir)?;
-        let tmp = dir.join(format!(".{}.tmp", letter.record.id));
-        write_new(&tmp, &serde_json::to_vec_pretty(letter)?)?;
-        std::fs::rename(&tmp, dir.join(format!("{}.json", letter.record.id)))
+        let dir = self.create_dir(&[&letter.subscriber, DEAD])?;
+        let tmp = format!(".{}.tmp", letter.record.id);
+        write_new(&dir, &tmp, &serde_json::to_vec_pretty(letter)?)?;
+        let name = format!("{}.json", letter.record.id);
+        Ok(rustix::fs::renameat(
+            &dir,
+            tmp.as_str(),
+            &dir,
+            name.as_str(),
+        )?)
+    }
+
+    /// Removes a dead letter (delivered at last).
+    pub fn remove_dead(&self, name: &str, letter: &DeadLetter) {
+        if let Some(dir) = self.existing_dir(&[name, DEAD]) {
+            let file = format!("{}.json", letter.record.id);
+            let _ = rustix::fs::unlinkat(&dir, file.as_str(), AtFlags::empty());
+        }
     }
 
     /// A subscriber's dead letters, oldest first.
-    pub fn dead_letters(&self, name: &str) -> Vec<(PathBuf, DeadLetter)> {
-        let dir = self.sub_dir(name).join("dead");
-        if std::fs::symlink_metadata(&dir).map_or(true, |m| !m.is_dir()) {
+    pub fn dead_letters(&self, name: &str) -> Vec<DeadLetter> {
+        let Some(dir) = self.existing_dir(&[name, DEAD]) else {
             return Vec::new();
-        }
-        let mut out: Vec<(PathBuf, DeadLetter)> = std::fs::read_dir(&dir)
+        };
+        let mut buf = Vec::new();
+        let mut out: Vec<DeadLetter> = reader::entries(&dir)
             .into_iter()
             .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter(|e| e.name.ends_with(b".json"))
             .filter_map(|e| {
-                let bytes = read_capped(&e.path(), 64 << 20).ok()?;
-                Some((e.path(), serde_json::from_slice(&bytes).ok()?))
+                reader::read_record(&dir, OsStr::from_bytes(&e.name), &mut buf).ok()?;
+                serde_json::from_slice(&buf).ok()
             })
             .collect();
-        out.sort_by(|a, b| a.1.failed_at.cmp(&b.1.failed_at));
+        out.sort_by(|a, b| a.failed_at.cmp(&b.failed_at));
         out
     }
 
     /// Takes the dispatcher lock, or `None` when another dispatcher holds it.
     pub fn lock(&self) -> std::io::Result<Option<File>> {
-        self.ensure(&self.root)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(self.root.join("lock"))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        let dir = self.create_dir(&[])?;
+        let file = File::from(rustix::fs::openat(
+            &dir,
+            LOCK,
+            OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?);
+        match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
                 let _ = file.set_len(0);
                 let _ = (&file).write_all(format!("{}\n", std::process::id()).as_bytes());
                 Ok(Some(file))
             }
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// The lock file, opened for reading when it is there.
+    fn lock_file(&self) -> Option<File> {
+        let dir = self.existing_dir(&[])?;
+        rustix::fs::openat(
+            &dir,
+            LOCK,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .map(File::from)
+    }
+
     /// The process id the lock's holder wrote, when it can be read.
     pub fn lock_holder(&self) -> Option<u32> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(self.root.join("lock"))
-            .ok()?;
+        let file = self.lock_file()?;
         let mut text = String::new();
         (&file).take(32).read_to_string(&mut text).ok()?;
         text.trim().parse().ok()
@@ -256,44 +297,26 @@ impl StateDir {
     /// Whether a dispatcher holds the lock now (without creating anything
     /// when there is no state folder yet).
     pub fn is_locked(&self) -> bool {
-        let Ok(file) = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(self.root.join("lock"))
-        else {
-            return false;
-        };
-        matches!(
-            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared),
-            Err(rustix::io::Errno::WOULDBLOCK)
-        )
+        self.lock_file().is_some_and(|file| {
+            matches!(
+                rustix::fs::flock(&file, FlockOperation::NonBlockingLockShared),
+                Err(Errno::WOULDBLOCK)
+            )
+        })
     }
 }
 
-/// Creates `path` (never through a symlink, never an existing file) with
-/// `bytes`.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    f.write_all(bytes)
-}
-
-fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut buf = Vec::new();
-    f.take(cap).read_to_end(&mut buf)?;
-    Ok(buf)
+/// Creates `name` in `dir` (never through a symlink, never an existing
+/// file) with `bytes`.
+fn write_new(dir: &OwnedFd, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?;
+    File::from(fd).write_all(bytes)
 }
 
 #[cfg(test)]
@@ -332,5 +355,34 @@ mod tests {
         let s = StateDir::new(&events);
         assert!(s.save("a", &State::default()).is_err());
         assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn a_symlinked_subscriber_folder_is_neither_read_nor_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join(".events");
+        let s = StateDir::new(&events);
+        s.save("real", &State::default()).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join(DEAD)).unwrap();
+        let planted = r#"{"cursor": "planted"}"#;
+        std::fs::write(elsewhere.join(STATE), planted).unwrap();
+        std::fs::write(elsewhere.join(DISABLED), "planted").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, events.join(DISPATCH).join("a")).unwrap();
+        assert_eq!(s.load("a"), None);
+        assert_eq!(s.disabled("a"), None);
+        assert!(s.dead_letters("a").is_empty());
+        let e = s.save("a", &State::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("refusing to write through it"),
+            "{e}"
+        );
+        assert!(!s.enable("a").unwrap());
+        assert_eq!(
+            std::fs::read_to_string(elsewhere.join(STATE)).unwrap(),
+            planted
+        );
+        assert!(elsewhere.join(DISABLED).exists());
+        assert!(s.load("real").is_some());
     }
 }
