@@ -1,10 +1,12 @@
 //! The application layer: the use cases the commands run, over the
 //! pipeline, the store and the sinks. `publisher` stores events from a hook
 //! call (`publish`) or from transcripts (`replay`, whose transcript
-//! discovery is in `replay`). Nothing here prints: messages go to the
+//! discovery is in `replay`); `check` gives agent authors each marker's
+//! verdict. Nothing here prints: messages go to the
 //! caller's `Say` as they happen, and outcomes are returned for the command
 //! to render.
 
+pub mod check;
 pub mod publisher;
 pub mod replay;
 

@@ -1,27 +1,17 @@
 //! `event-publisher check`: for agent authors. Lists every marker in texts,
 //! files or hook payloads, valid or not, with each schema error; exits 1 when
-//! any is invalid. Nothing is stored.
+//! any is invalid. Nothing is stored. The use case is `app::check`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
 use serde_json::json;
 
+use crate::app::check::Checker;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::{self, Config, Sources};
 use crate::exit_code::ExitCode;
-use crate::extract::Scanner;
-use crate::input::Payload;
-use crate::validate::{Problem, SchemaSet};
 use crate::view::safe;
-
-/// One marker's verdict.
-struct Verdict {
-    input: String,
-    name: Option<String>,
-    raw: String,
-    problems: Vec<Problem>,
-}
 
 pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
     let sources = Sources::process();
@@ -60,40 +50,16 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
         }
     }
 
-    let scanner = Scanner::new(config.limits.max_marker_bytes as usize);
-    let mut schemas = SchemaSet::new(Some(config.schemas_dir.clone()), config.unknown_events);
+    let mut checker = Checker::new(&config);
     let mut verdicts = Vec::new();
     let mut unreadable = false;
     for (label, bytes) in inputs {
-        let bytes = match bytes {
-            Ok(b) => b,
+        match bytes {
+            Ok(b) => verdicts.extend(checker.check(&label, &b)),
             Err(e) => {
-                eprintln!("event-publisher: {}: {e}", safe(&label.to_string()));
+                eprintln!("event-publisher: {}: {e}", safe(&label));
                 unreadable = true;
-                continue;
             }
-        };
-        for text in texts(&bytes) {
-            scanner.scan(&text, |m| {
-                let problems = match &m.event {
-                    Ok(e) => schemas.check(e),
-                    Err(e) => vec![Problem::new(e.kind(), "", e.message())],
-                };
-                let name = m
-                    .event
-                    .as_ref()
-                    .ok()
-                    .and_then(|e| e.get("name"))
-                    .and_then(|n| n.as_str())
-                    .map(str::to_string);
-                verdicts.push(Verdict {
-                    input: label.clone(),
-                    name,
-                    raw: m.raw,
-                    problems,
-                });
-                true
-            });
         }
     }
     let invalid = verdicts.iter().filter(|v| !v.problems.is_empty()).count();
@@ -134,14 +100,4 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::Success
     }
-}
-
-/// A hook payload's texts, or the input itself when it is not one.
-fn texts(bytes: &[u8]) -> Vec<String> {
-    if let Ok(p) = Payload::parse(bytes) {
-        if p.hook_event_name().is_some() {
-            return p.texts().into_iter().map(|t| t.body.into_owned()).collect();
-        }
-    }
-    vec![String::from_utf8_lossy(bytes).into_owned()]
 }
