@@ -12,7 +12,6 @@ pub mod replay;
 
 pub use publisher::{HookCall, Publisher};
 
-/// Where a use case's messages go, one line each, as they happen: a hook
-/// may be ended by its deadline at any point, and what it said by then
-/// must have been said.
-pub type Say<'a> = &'a mut dyn FnMut(&str);
+/// Where a use case's messages go, one line each, as they happen (the
+/// bus's `dispatch` use case says its lines the same way).
+pub use crate::bus::run::Say;

@@ -17,7 +17,9 @@ use super::subscriber::Subscribers;
 use crate::config::Config;
 use crate::enrich::enricher::format_time;
 
-/// Where the messages said while it runs go (one line each).
+/// Where a use case's messages go, one line each, as they happen: a hook
+/// may be ended by its deadline at any point, and what it said by then
+/// must have been said.
 pub type Say<'a> = &'a mut dyn FnMut(&str);
 
 /// What `dispatch` is asked to do.

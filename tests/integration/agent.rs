@@ -138,12 +138,9 @@ fn the_agent_markers_are_published_from_bash_output() {
         .collect();
     let t = Test::new();
     let env = t.env_().clone();
-    let payload = serde_json::json!({
-        "session_id": "s-agent-doc", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "toolu_agent_doc", "cwd": env.project(),
-        "tool_input": {"command": "echo"},
-        "tool_response": {"stdout": printed.join("\n"), "stderr": ""}
-    });
+    let mut payload =
+        crate::test::bash_value("s-agent-doc", "toolu_agent_doc", &printed.join("\n"));
+    payload["cwd"] = serde_json::json!(env.project());
     t.args(&["publish"])
         .stdin(serde_json::to_vec(&payload).unwrap())
         .stdout("")

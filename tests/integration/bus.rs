@@ -179,12 +179,10 @@ fn inside_claude_code_emit_prints_the_marker_and_the_hook_stores_it_once() {
         .run();
     assert_eq!(env.records().len(), 1);
     // The Bash call's PostToolUse carries the marker with the tool's ids.
-    let payload = json!({
-        "session_id": "sess-cc", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "toolu_emit", "agent_id": "agent-1", "agent_type": "url-cacher",
-        "tool_input": {"command": "event-publisher emit ..."},
-        "tool_response": {"stdout": out.stdout, "stderr": ""}
-    });
+    let mut payload = crate::test::bash_value("sess-cc", "toolu_emit", &out.stdout);
+    payload["agent_id"] = json!("agent-1");
+    payload["agent_type"] = json!("url-cacher");
+    payload["tool_input"] = json!({"command": "event-publisher emit ..."});
     for _ in 0..2 {
         t(&env).args(&["publish"]).stdin(payload.to_string()).run();
     }
@@ -845,11 +843,7 @@ fn publish_starts_a_detached_dispatcher_that_delivers_without_the_hook_waiting()
          "webhook": {"url": rx.url}}
     ]));
     let marker = r#"<EVENT>{"name": "urlCacher.cacheRequested", "attributes": {"url": "https://a/", "cache_path": "/c"}}</EVENT>"#;
-    let payload = json!({
-        "session_id": "s-auto", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "toolu_1", "tool_input": {"command": "x"},
-        "tool_response": {"stdout": marker, "stderr": ""}
-    });
+    let payload = crate::test::bash_value("s-auto", "toolu_1", marker);
     let out = env
         .test()
         .args(&["publish"])

@@ -166,12 +166,9 @@ const SLACK: &str = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx";
 const AWS: &str = "AKIAIOSFODNN7EXAMPLE";
 
 fn bash_payload(stdout: &str, cwd: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "session_id": "s-hostile", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "toolu_hostile", "tool_input": {"command": "echo"}, "cwd": cwd,
-        "tool_response": {"stdout": stdout, "stderr": ""}
-    }))
-    .unwrap()
+    let mut payload = crate::test::bash_value("s-hostile", "toolu_hostile", stdout);
+    payload["cwd"] = json!(cwd);
+    serde_json::to_vec(&payload).unwrap()
 }
 
 fn marker(event: serde_json::Value) -> String {

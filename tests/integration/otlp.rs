@@ -200,11 +200,12 @@ fn dead_letters_arrive_as_invalid_event_errors() {
         return;
     };
     let env = Env::new();
-    let payload = json!({
-        "session_id": "s1", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "tu1", "tool_input": {"command": "echo"}, "duration_ms": 3,
-        "tool_response": {"stdout": "<EVENT>{\"name\": \"urlCacher.cacheRequested\", \"attributes\": {}}</EVENT> <EVENT>{\"name\": \"x.yFailed\"}</EVENT>"}
-    });
+    let mut payload = crate::test::bash_value(
+        "s1",
+        "tu1",
+        "<EVENT>{\"name\": \"urlCacher.cacheRequested\", \"attributes\": {}}</EVENT> <EVENT>{\"name\": \"x.yFailed\"}</EVENT>",
+    );
+    payload["duration_ms"] = json!(3);
     env.test()
         .args(&["publish", "--no-feedback", "--unknown-events", "accept"])
         .var("EVENT_PUBLISHER_OTLP_ENDPOINT", collector.http())
@@ -325,11 +326,11 @@ fn a_later_hook_drains_the_spool_once_the_collector_is_back() {
         "the breaker opened: {state}"
     );
     std::thread::sleep(Duration::from_millis(retry_at.saturating_sub(now) + 50));
-    let payload = json!({
-        "session_id": "s2", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "tu2", "tool_input": {"command": "echo"},
-        "tool_response": {"stdout": "<EVENT>{\"name\": \"urlCacher.urlValidated\", \"attributes\": {\"url\": \"u\"}}</EVENT>"}
-    });
+    let payload = crate::test::bash_value(
+        "s2",
+        "tu2",
+        "<EVENT>{\"name\": \"urlCacher.urlValidated\", \"attributes\": {\"url\": \"u\"}}</EVENT>",
+    );
     let mut t = env.test().args(&["publish"]).stdin(payload.to_string());
     for (k, v) in vars {
         t = t.var(k, v);

@@ -512,11 +512,9 @@ fn nothing_to_do_ends_quietly() {
 #[test]
 fn tool_input_is_never_scanned() {
     let env = Env::new();
-    let payload = json!({
-        "session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "t",
-        "tool_input": {"command": marker("urlCacher.urlValidated", json!({"url": "u"}))},
-        "tool_response": {"stdout": "", "stderr": ""}
-    });
+    let mut payload = crate::test::bash_value("s", "t", "");
+    payload["tool_input"] =
+        json!({"command": marker("urlCacher.urlValidated", json!({"url": "u"}))});
     env.test()
         .args(&["publish"])
         .stdin(serde_json::to_vec(&payload).unwrap())

@@ -174,11 +174,7 @@ fn slow_work_ends_at_the_config_files_deadline_leaving_whole_records() {
             format!("<EVENT>{{\"name\": \"load.item\", \"attributes\": {{\"i\": {i}}}}}</EVENT>\n")
         })
         .collect();
-    let payload = json!({
-        "session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash",
-        "tool_use_id": "t", "tool_input": {}, "tool_response": {"stdout": stdout}
-    })
-    .to_string();
+    let payload = crate::test::bash_value("s", "t", &stdout).to_string();
     let out = env
         .test()
         .args(&["publish"])
