@@ -19,7 +19,7 @@ use super::problem::Problem;
 pub const ENVELOPE_SCHEMA: &str = include_str!("../../schemas/event.schema.json");
 
 /// The envelope schema compiled at build time, less the name's `pattern`,
-/// which `record::is_safe_name` checks in code: a run-time regex compile
+/// which `validate::is_safe_name` checks in code: a run-time regex compile
 /// costs every hook process more than the rest of the envelope check. Tests
 /// prove this is the published schema minus that keyword, and that the code
 /// and the pattern agree.
