@@ -157,26 +157,7 @@ impl Pipeline {
     }
 
     fn one(&mut self, text: &Text, marker: Marker) {
-        let mut problems = match &marker.event {
-            Ok(event) => self.schemas.check(event),
-            Err(e) => vec![Problem::new(e.kind(), "", e.message())],
-        };
-        // A name is part of file names and never redacted into a valid
-        // one: a secret-shaped name makes the event a dead letter, stored
-        // with the name redacted.
-        if let Some(shown) = marker
-            .event
-            .as_ref()
-            .ok()
-            .and_then(|e| e.get("name")?.as_str())
-            .and_then(|name| self.redactor.redact_text(name))
-        {
-            problems.push(Problem::new(
-                "invalid_envelope",
-                "/name",
-                format!("the name {shown:?} holds what looks like a secret; name events for what happened"),
-            ));
-        }
+        let problems = problems(&mut self.schemas, &self.redactor, &marker);
         self.store(text, marker, problems);
     }
 
@@ -269,6 +250,33 @@ impl Pipeline {
         }
         self.report
     }
+}
+
+/// What is wrong with a marker, if anything: its JSON, its envelope and
+/// schema, and its name. A name is part of file names and never redacted
+/// into a valid one: a secret-shaped name makes the event a dead letter,
+/// stored with the name redacted. `check` gives the same verdict.
+pub fn problems(schemas: &mut SchemaSet, redactor: &Redactor, marker: &Marker) -> Vec<Problem> {
+    let mut problems = match &marker.event {
+        Ok(event) => schemas.check(event),
+        Err(e) => vec![Problem::new(e.kind(), "", e.message())],
+    };
+    if let Some(shown) = marker
+        .event
+        .as_ref()
+        .ok()
+        .and_then(|e| e.get("name")?.as_str())
+        .and_then(|name| redactor.redact_text(name))
+    {
+        problems.push(Problem::new(
+            "invalid_envelope",
+            "/name",
+            format!(
+                "the name {shown:?} holds what looks like a secret; name events for what happened"
+            ),
+        ));
+    }
+    problems
 }
 
 /// The digest that identifies a marker's content.

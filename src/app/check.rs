@@ -5,22 +5,27 @@
 use crate::config::Config;
 use crate::extract::Scanner;
 use crate::input::Payload;
+use crate::pipeline;
+use crate::redact::Redactor;
 use crate::validate::{Problem, SchemaSet};
 
 /// One marker's verdict.
 pub struct Verdict {
     /// Where it was read (`text`, `stdin`, a file's path).
     pub input: String,
+    /// Redacted when it holds what looks like a secret.
     pub name: Option<String>,
     pub raw: String,
     /// Empty when valid.
     pub problems: Vec<Problem>,
 }
 
-/// The scanner and schemas of the settings, as `publish` has them.
+/// The scanner, schemas and redaction rules of the settings, as `publish`
+/// has them: a marker `check` finds valid is stored valid.
 pub struct Checker {
     scanner: Scanner,
     schemas: SchemaSet,
+    redactor: Redactor,
 }
 
 impl Checker {
@@ -28,6 +33,7 @@ impl Checker {
         Checker {
             scanner: Scanner::new(config.limits.max_marker_bytes as usize),
             schemas: SchemaSet::new(Some(config.schemas_dir.clone()), config.unknown_events),
+            redactor: Redactor::configured(&config.redaction),
         }
     }
 
@@ -37,21 +43,22 @@ impl Checker {
         let mut verdicts = Vec::new();
         for text in texts(bytes) {
             self.scanner.scan(&text, |m| {
-                let problems = match &m.event {
-                    Ok(e) => self.schemas.check(e),
-                    Err(e) => vec![Problem::new(e.kind(), "", e.message())],
-                };
+                let problems = pipeline::problems(&mut self.schemas, &self.redactor, &m);
                 let name = m
                     .event
                     .as_ref()
                     .ok()
                     .and_then(|e| e.get("name"))
                     .and_then(|n| n.as_str())
-                    .map(str::to_string);
+                    .map(|n| {
+                        self.redactor
+                            .redact_text(n)
+                            .unwrap_or_else(|| n.to_string())
+                    });
                 verdicts.push(Verdict {
                     input: input.to_string(),
                     name,
-                    raw: m.raw,
+                    raw: self.redactor.redact_text(&m.raw).unwrap_or(m.raw),
                     problems,
                 });
                 true

@@ -45,3 +45,26 @@ fn json_output_and_stdin() {
     assert_eq!(v[0]["valid"], false);
     assert_eq!(v[0]["errors"][0]["instance_path"], "/attributes/stage");
 }
+
+#[test]
+fn a_secret_shaped_name_is_invalid_as_publish_finds_it_and_never_shown() {
+    // An AWS access key id shape, built so that no scanner flags this file.
+    let key = format!("AKIA{}", "ABCDEFGHIJKLMNOP");
+    let text = format!(r#"<EVENT>{{"name":"{key}.x","attributes":{{}}}}</EVENT>"#);
+    let out = Test::new()
+        .args(&[
+            "check",
+            "--unknown-events",
+            "accept",
+            "--json",
+            "--text",
+            &text,
+        ])
+        .status(1)
+        .run();
+    let v = out.json();
+    assert_eq!(v[0]["valid"], false);
+    assert_eq!(v[0]["errors"][0]["kind"], "invalid_envelope");
+    assert_eq!(v[0]["name"], "[REDACTED:aws_access_key_id].x");
+    assert!(!out.stdout.contains(&key), "{}", out.stdout);
+}
