@@ -325,7 +325,7 @@ impl<'a> Worker<'a> {
                         record: record.clone(),
                     };
                     if let Err(e) = self.ctx.states.add_dead(&letter) {
-                        super::say(&format!(
+                        crate::view::say(&format!(
                             "subscriber {}: event {} is dead ({why}) and its dead letter could not be kept: {e}",
                             self.sub.name, record.id
                         ));
@@ -333,7 +333,7 @@ impl<'a> Worker<'a> {
                 }
                 Finish::Gone(why) => {
                     let why = format!("disabled: {why}");
-                    super::say(&format!(
+                    crate::view::say(&format!(
                         "subscriber {} {why}; `event-publisher dispatch --enable {}` turns it on again",
                         self.sub.name, self.sub.name
                     ));
@@ -368,7 +368,7 @@ impl<'a> Worker<'a> {
 
     fn save(&self, state: &State) {
         if let Err(e) = self.ctx.states.save(&self.sub.name, state) {
-            super::say(&format!(
+            crate::view::say(&format!(
                 "subscriber {}: cannot keep its cursor: {e}",
                 self.sub.name
             ));

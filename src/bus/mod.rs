@@ -37,13 +37,6 @@ pub enum Outcome {
     Gone(String),
 }
 
-/// One line on stderr, prefixed with the tool's name (what the dispatcher
-/// has to say while it runs).
-pub fn say(message: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "event-publisher: {message}");
-}
-
 /// The W3C `traceparent` of a record: its trace and its span, sampled.
 pub fn traceparent(record: &crate::enrich::Record) -> String {
     format!("00-{}-{}-01", record.trace_id, record.span_id)

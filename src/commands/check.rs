@@ -11,14 +11,14 @@ use crate::app::check::Checker;
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::config::{self, Config, Sources};
 use crate::exit_code::ExitCode;
-use crate::view::safe;
+use crate::view::{safe, say};
 
 pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
     let sources = Sources::process();
     let project = config::project_dir(global.project_dir.as_deref(), sources.env, None);
     let config = Config::resolve(global.settings(), project, &sources);
     for w in &config.warnings {
-        eprintln!("event-publisher: {}", safe(w));
+        say(w);
     }
     let mut inputs: Vec<(String, Result<Vec<u8>, String>)> = Vec::new();
     if let Some(t) = &args.text {
@@ -27,7 +27,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
         || args.files.iter().any(|f| f == Path::new("-")) && args.files.len() == 1
     {
         if std::io::stdin().is_terminal() {
-            eprintln!("event-publisher: check reads stdin; give a FILE or --text");
+            say("check reads stdin; give a FILE or --text");
             return ExitCode::Usage;
         }
         let mut b = Vec::new();
@@ -57,7 +57,7 @@ pub fn run(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
         match bytes {
             Ok(b) => verdicts.extend(checker.check(&label, &b)),
             Err(e) => {
-                eprintln!("event-publisher: {}: {e}", safe(&label));
+                say(&format!("{label}: {e}"));
                 unreadable = true;
             }
         }

@@ -9,6 +9,7 @@ use crate::cli::{FlushArgs, GlobalArgs};
 use crate::config::{self, Config, Sources};
 use crate::exit_code::ExitCode;
 use crate::sinks::otlp::{self, FlushReport};
+use crate::view::say;
 
 pub fn run(global: &GlobalArgs, args: &FlushArgs) -> ExitCode {
     let sources = Sources::process();
@@ -19,7 +20,7 @@ pub fn run(global: &GlobalArgs, args: &FlushArgs) -> ExitCode {
         .over(args.otlp.settings(&mut flag_warnings));
     let config = Config::resolve(flags, project, &sources);
     for w in flag_warnings.iter().chain(&config.warnings) {
-        eprintln!("event-publisher: {w}");
+        say(w);
     }
     let timeout = args
         .otlp
@@ -28,12 +29,12 @@ pub fn run(global: &GlobalArgs, args: &FlushArgs) -> ExitCode {
     let report = match otlp::flush(config.otlp.as_ref(), &config.events_dir, timeout) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("event-publisher: flush: {e}");
+            say(&format!("flush: {e}"));
             return ExitCode::Failure;
         }
     };
     for m in &report.messages {
-        eprintln!("event-publisher: {m}");
+        say(m);
     }
     let mut out = std::io::stdout().lock();
     let _ = if args.json {

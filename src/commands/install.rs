@@ -26,6 +26,7 @@ use crate::cli::{GlobalArgs, InstallArgs};
 use crate::config;
 use crate::error::{Context, Error, Result};
 use crate::exit_code::ExitCode;
+use crate::view::say;
 
 pub fn run(global: &GlobalArgs, args: &InstallArgs, uninstall: bool) -> ExitCode {
     let env = |k: &str| std::env::var(k).ok();
@@ -35,7 +36,7 @@ pub fn run(global: &GlobalArgs, args: &InstallArgs, uninstall: bool) -> ExitCode
             ExitCode::Success
         }
         Err(e) => {
-            eprintln!("event-publisher: {e}");
+            say(&e.to_string());
             ExitCode::Failure
         }
     }

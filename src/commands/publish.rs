@@ -12,6 +12,7 @@ use crate::config::{self, Config, Settings, Sources};
 use crate::exit_code::ExitCode;
 use crate::input::Payload;
 use crate::pipeline::Report;
+use crate::view::say;
 use crate::watchdog;
 
 pub fn run(global: &GlobalArgs, args: &PublishArgs) -> ExitCode {
@@ -174,10 +175,4 @@ fn summary(r: &Report) {
             String::new()
         }
     ));
-}
-
-/// One line on stderr, prefixed with the tool's name.
-pub fn say(message: &str) {
-    let message = crate::view::safe(message);
-    let _ = writeln!(std::io::stderr().lock(), "event-publisher: {message}");
 }

@@ -2,7 +2,7 @@
 //! does), building the filter, and writing to stdout without failing when
 //! the reader goes away (`ls | head`).
 
-use std::io::{self, BufWriter, StdoutLock, Write};
+use std::io::{self, BufWriter, StdoutLock};
 
 use chrono::Utc;
 
@@ -76,8 +76,4 @@ pub fn written(r: io::Result<()>) -> ExitCode {
     }
 }
 
-/// One line on stderr, prefixed with the tool's name.
-pub fn say(message: &str) {
-    let message = crate::view::safe(message);
-    let _ = writeln!(io::stderr().lock(), "event-publisher: {message}");
-}
+pub use crate::view::say;

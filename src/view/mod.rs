@@ -1,7 +1,7 @@
-//! How the reading commands show things: colour on a terminal only (and
-//! never with `NO_COLOR`), aligned columns, JSON and JSON Lines for
-//! scripts, a progress bar for long runs, and the short forms of a record's
-//! parts that every listing uses.
+//! How the commands show things: colour on a terminal only (and never
+//! with `NO_COLOR`), aligned columns, JSON and JSON Lines for scripts, a
+//! progress bar for long runs, the short forms of a record's parts that
+//! every listing uses, and `say`, the one way a line goes to stderr.
 //!
 //! Times are shown in UTC, exactly as stored (`2025-08-12T16:30:00.000Z`):
 //! the same form `--since`/`--until` accept, and the same on every machine.
@@ -24,6 +24,17 @@ use serde_json::{Map, Value};
 
 use crate::enrich::Record;
 use style::Paint;
+
+/// One line on stderr, prefixed with the tool's name and made safe for a
+/// terminal: how every command, the hook and the dispatcher say things.
+pub fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "event-publisher: {}",
+        safe(message)
+    );
+}
 
 /// The columns of one event in a listing: time, name, agent, and the
 /// attributes (or, for a dead letter, why it was rejected), each made safe
